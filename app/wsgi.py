@@ -1,0 +1,4 @@
+from myproject import application
+
+if __name__ == "__main__":
+    application.run()

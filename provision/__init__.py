@@ -1,0 +1,1 @@
+"""Rehearse the Flask + uWSGI + nginx tutorial on a guest and report, step by step, whether it holds."""

@@ -1,0 +1,107 @@
+"""`rehearse`: bring up a guest, apply the tutorial's steps, report per step; one-line errors."""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from provision import drift, platforms
+from provision.drivers import TARGET_PLATFORM, Driver, DriverError, default_target, get_driver
+from provision.guest import Guest
+from provision.html import write_html
+from provision.junit import write_junit
+from provision.params import Params
+from provision.rehearsal import rehearse
+from provision.report import Report, StepResult, table
+
+
+def state_dir(workdir: Path, target: str, platform: str) -> Path:
+    return workdir / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{target}-{platform}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rehearse", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    guest_cmds = {
+        "up": "create the guest if needed, then apply every step (the default way in)",
+        "apply": "apply every step to a guest that is already running (what Vagrant's trigger calls)",
+        "status": "print whether the guest is running",
+        "destroy": "remove the guest",
+        "report": "render the last rehearsal's HTML and JUnit reports again",
+    }
+    for name, help_ in guest_cmds.items():
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("--target", default=default_target(), help="podman, vagrant or ssh://user@host")
+        s.add_argument("--platform", help="trusty or bookworm (default: the target's own)")
+        s.add_argument("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
+        if name in ("up", "apply"):
+            s.add_argument("--mode", default="adapted", choices=platforms.MODES)
+            s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
+            s.add_argument("--server-name", default=Params.server_name, help="the tutorial's `server_domain_or_IP`")
+    d = sub.add_parser("drift", help="compare a tutorial's code blocks (Markdown) with the step catalogue")
+    d.add_argument("markdown", type=Path)
+    return p
+
+
+def _progress(total: int):
+    def show(step: StepResult) -> None:
+        mark = {"failed": "FAIL", "changed": "chg ", "unchanged": "ok  "}.get(step.status, "    ")
+        print(f"  {mark} {step.id:<4} {step.title:<48} {step.seconds:6.1f} s", flush=True)
+        if step.error:
+            print(f"       {step.error}", flush=True)
+
+    return show
+
+
+def run_steps(driver: Driver, args: argparse.Namespace, out: Path) -> Report:
+    params = Params(user=args.user, server_name=args.server_name)
+    guest = Guest(driver.host_spec(), params, out / "rehearsal.log")
+    steps = driver.platform.steps(args.mode)
+    print(f"rehearsing {len(steps)} steps: {driver.platform.name} ({args.mode}) on {driver.target}", flush=True)
+    return rehearse(
+        guest, driver.platform, args.mode, target=driver.target, report_path=out / "report.json",
+        http_url=driver.http_url(), progress=_progress(len(steps)),
+    )  # fmt: skip
+
+
+def write_reports(report: Report, out: Path) -> None:
+    write_html(report, out / "report.html")
+    write_junit(report, out / "junit.xml")
+    report.save(out / "report.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "drift":
+            return drift.report(args.markdown)
+        platform = platforms.get(args.platform or TARGET_PLATFORM.get(args.target, "trusty"))
+        out = state_dir(args.workdir, args.target, platform.name)
+        out.mkdir(parents=True, exist_ok=True)
+        driver = get_driver(args.target, platform, out)
+        if args.command == "status":
+            print(driver.status())
+            return 0
+        if args.command == "destroy":
+            driver.destroy()
+            return 0
+        if args.command == "report":
+            report = Report.load(out / "report.json")
+        else:
+            if args.command == "up":
+                driver.up()
+            report = run_steps(driver, args, out)
+            print(table(report))
+        write_reports(report, out)
+        print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {report.log})")
+        return 0 if report.status == "passed" else 1
+    except (DriverError, ValueError, FileNotFoundError) as e:
+        print(f"rehearse: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rehearse: interrupted; the partial report and log are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

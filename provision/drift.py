@@ -1,0 +1,239 @@
+"""Drift check: does a tutorial's text still show what the step catalogue runs?
+
+The catalogue (`provision.steps.TUTORIAL`, literal, no platform deviations) is compared with the
+fenced code blocks of a Markdown tutorial. Shell blocks are aligned line by line with
+`Step.commands`; file blocks are compared with the `app/` artifacts, written in the tutorial's own
+placeholder words. A file the text grows over several blocks is judged by its last block; earlier
+blocks only have to be an ordered subset of the file.
+"""
+
+import difflib
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from provision.params import Params
+from provision.steps import TUTORIAL, File, Step
+
+# The words the tutorial prints where the reader puts their own values.
+TUTORIAL_WORDS = Params(user="user", server_name="server_domain_or_IP")
+
+SHELL_LANGS = frozenset({"bash", "sh", "shell", "console", "zsh"})
+
+# Up to 3 spaces of indent, then ``` or ~~~ and an optional language tag (CommonMark).
+_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})\s*(?P<lang>[^`\s]*)")
+# A comment starts at a `#` at a line's start or after whitespace, so `a#b` survives.
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
+_EDITOR = re.compile(r"^(?:sudo )?nano (?P<path>\S+)$")
+# Two commands this alike are one command edited, rather than one removed and another added.
+_SAME_COMMAND = 0.6
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One way the text and the catalogue disagree."""
+
+    kind: str  # "extra" | "missing" | "differs"
+    step: str | None  # the catalogue step concerned; None for text the catalogue has no place for
+    what: str  # the command or the file's path
+    detail: str = ""  # for "differs": a short unified diff, catalogue (-) against text (+)
+    line: int | None = None  # where the text shows it, when it does
+
+
+@dataclass(frozen=True)
+class Block:
+    """A fenced code block of the Markdown text."""
+
+    lang: str
+    lines: tuple[str, ...]
+    line: int  # 1-based line of the opening fence
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """A catalogue file, normalized and in the tutorial's placeholder words."""
+
+    step: str
+    file: File
+    python: bool
+    lines: tuple[str, ...]
+
+
+def code_blocks(markdown: str) -> list[Block]:
+    """The fenced code blocks of `markdown`, in order; an unclosed fence runs to the end."""
+    blocks: list[Block] = []
+    opening: re.Match[str] | None = None
+    start, body = 0, []
+    for number, text in enumerate(markdown.splitlines(), 1):
+        if opening is None:
+            if match := _FENCE.match(text):
+                opening, start, body = match, number, []
+        elif _is_closing(text, opening["fence"]):
+            blocks.append(Block(opening["lang"].lower(), tuple(body), start))
+            opening = None
+        else:
+            body.append(text)
+    if opening is not None:
+        blocks.append(Block(opening["lang"].lower(), tuple(body), start))
+    return blocks
+
+
+def _is_closing(text: str, fence: str) -> bool:
+    stripped = text.strip()
+    return len(text) - len(text.lstrip(" ")) <= 3 and len(stripped) >= len(fence) and set(stripped) == {fence[0]}
+
+
+def _config_line(text: str) -> str:
+    """A shell or config line without its comment and with whitespace runs collapsed."""
+    return " ".join(_COMMENT.sub("", text).split())
+
+
+def _normalize(lines: Iterable[str], python: bool) -> tuple[str, ...]:
+    """Lines as compared: Python keeps its comments and blank lines (they are code and layout);
+    config and shell lines lose comments, blank lines and whitespace differences."""
+    if not python:
+        return tuple(c for c in map(_config_line, lines) if c)
+    kept = [text.rstrip() for text in lines]
+    while kept and not kept[-1]:
+        kept.pop()
+    while kept and not kept[0]:
+        kept.pop(0)
+    return tuple(kept)
+
+
+def _head(lines: Iterable[str]) -> str | None:
+    return next((c for c in map(_config_line, lines) if c), None)
+
+
+def _is_subsequence(part: Sequence[str], whole: Sequence[str]) -> bool:
+    remaining = iter(whole)
+    return all(line in remaining for line in part)  # `in` consumes the iterator, keeping order
+
+
+def _diff(expected: Sequence[str], got: Sequence[str], source: str, line: int) -> str:
+    return "\n".join(
+        difflib.unified_diff(list(expected), list(got), f"catalogue: {source}", f"text: line {line}", n=1, lineterm="")
+    )
+
+
+def _expected_files(steps: Sequence[Step]) -> list[_Expected]:
+    out = []
+    for step in steps:
+        for f in step.files:
+            python = f.artifact.endswith(".py")
+            lines = _normalize(TUTORIAL_WORDS.artifact(f.artifact).splitlines(), python)
+            out.append(_Expected(step.id, f, python, lines))
+    return out
+
+
+def _compare_commands(steps: Sequence[Step], shown: Sequence[tuple[str, int]]) -> list[Finding]:
+    """Align the text's command lines with the catalogue's, in order."""
+    expected = [(_config_line(TUTORIAL_WORDS.expand(c)), s.id) for s in steps for c in s.commands]
+    matcher = difflib.SequenceMatcher(None, [c for c, _ in expected], [c for c, _ in shown], autojunk=False)
+    findings: list[Finding] = []
+    for tag, e1, e2, s1, s2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        cat, txt = expected[e1:e2], shown[s1:s2]
+        paired = 0
+        for (want, step), (got, line) in zip(cat, txt, strict=False):
+            if difflib.SequenceMatcher(None, want, got).ratio() < _SAME_COMMAND:
+                break
+            findings.append(Finding("differs", step, want, _diff([want], [got], f"step {step}", line), line))
+            paired += 1
+        findings += [Finding("missing", step, want, "no code block shows it") for want, step in cat[paired:]]
+        findings += [Finding("extra", None, got, "the catalogue never runs it", line) for got, line in txt[paired:]]
+    return findings
+
+
+def _compare_file(expected: _Expected, blocks: Sequence[Block]) -> list[Finding]:
+    """Judge the last block shown for a file in full, and the earlier, partial ones as subsets."""
+    step, path = expected.step, expected.file.path
+    if not blocks:
+        return [Finding("missing", step, path, f"no code block shows app/{expected.file.artifact}")]
+    findings = []
+    *partial, final = blocks
+    for block in partial:
+        got = _normalize(block.lines, expected.python)
+        if not _is_subsequence(got, expected.lines):
+            stray = [f"+{text}" for text in got if text not in expected.lines]
+            detail = "\n".join(stray) or "its lines are in another order than the file's"
+            findings.append(Finding("differs", step, path, f"partial block: {detail}", block.line))
+    got = _normalize(final.lines, expected.python)
+    if got != expected.lines:
+        diff = _diff(expected.lines, got, f"app/{expected.file.artifact}", final.line)
+        findings.append(Finding("differs", step, path, diff, final.line))
+    return findings
+
+
+def check(markdown: str) -> list[Finding]:
+    """Every disagreement between the code blocks of `markdown` and the literal catalogue.
+
+    A block is a file's content when its first line is that file's first line, or else when it
+    follows the shell block whose last line `nano PATH` opens the file and is not tagged as shell.
+    Other shell-tagged or untagged blocks are commands; any remaining block is extra.
+    """
+    # The prerequisite (the reader's sudo account) is delegated to another guide: no block shows it.
+    steps = tuple(s for s in TUTORIAL if not s.as_root)
+    files = _expected_files(steps)
+    by_path = {e.file.path: e for e in files}
+    by_head = {_head(e.lines): e for e in files}
+    shown_files: dict[str, list[Block]] = {e.file.path: [] for e in files}
+    shown_commands: list[tuple[str, int]] = []
+    findings: list[Finding] = []
+    editing: _Expected | None = None  # the file opened by the last shell block's `nano`, if any
+    for block in code_blocks(markdown):
+        head = _head(block.lines)
+        if head is None:
+            continue
+        target = by_head.get(head)
+        if target is None and (block.lang in SHELL_LANGS or (not block.lang and editing is None)):
+            numbered = [(_config_line(t), block.line + 1 + i) for i, t in enumerate(block.lines)]
+            commands = [(c, n) for c, n in numbered if c]
+            shown_commands += commands
+            opened = _EDITOR.match(commands[-1][0])
+            editing = by_path.get(opened["path"]) if opened else None
+            continue
+        target = target or editing
+        if target is None:
+            what = f"{block.lang or 'untagged'} block"
+            findings.append(Finding("extra", None, what, f"the catalogue has no file starting {head!r}", block.line))
+        else:
+            shown_files[target.file.path].append(block)
+    findings += _compare_commands(steps, shown_commands)
+    for expected in files:
+        findings += _compare_file(expected, shown_files[expected.file.path])
+    return findings
+
+
+def check_file(path: str | Path) -> list[Finding]:
+    """`check` on a Markdown file (UTF-8)."""
+    return check(Path(path).read_text(encoding="utf-8"))
+
+
+def format_findings(findings: Sequence[Finding]) -> str:
+    """One line per finding, each "differs" followed by its indented diff."""
+    if not findings:
+        return "faithful: every code block matches the catalogue, and the catalogue is all shown"
+    out = []
+    for f in findings:
+        where = f" (line {f.line})" if f.line is not None else ""
+        out.append(f"{f.kind:<8} step {f.step or '-':<4} {f.what}{where}")
+        if f.kind == "differs":
+            out += [f"    {text}" for text in f.detail.splitlines()]
+        elif f.detail:
+            out[-1] += f": {f.detail}"
+    return "\n".join(out)
+
+
+def report(path: str | Path, out: TextIO | None = None) -> int:
+    """Print the drift report for the tutorial at `path`; 0 when faithful, 1 when drift is found.
+
+    A missing or unreadable file raises OSError (the caller decides how to say so).
+    """
+    findings = check_file(path)
+    print(format_findings(findings), file=out or sys.stdout)
+    return 1 if findings else 0

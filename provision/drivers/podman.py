@@ -1,0 +1,93 @@
+"""The stand-in guest: a Debian 12 container with systemd as PID 1, under rootful podman."""
+
+import resource
+import subprocess
+from pathlib import Path
+
+from provision import mirror, standin
+from provision.drivers import Driver, DriverError
+
+GUEST_CA_DIR = "/usr/local/share/ca-certificates"
+
+
+def _limit(kind: int, ceiling: int) -> int:
+    """An explicit ulimit for the guest: podman's defaults can exceed the host's hard limit (then
+    runc refuses to start), and runc was also seen refusing nproc at the full hard limit (96365)."""
+    hard = resource.getrlimit(kind)[1]
+    return ceiling if hard == resource.RLIM_INFINITY else min(hard, ceiling)
+
+
+class PodmanDriver(Driver):
+    name = "podman"
+    platforms = ("bookworm",)
+    tool = "podman"
+
+    @property
+    def container(self) -> str:
+        return f"rehearse-{self.platform.name}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "driver.log"
+
+    def _podman(self, *args: str, check: bool = True, cleanup: bool = False) -> subprocess.CompletedProcess[str]:
+        cp = subprocess.run(["podman", *args], capture_output=True, text=True, check=False)
+        with self.log.open("a") as f:
+            f.write(f"$ podman {' '.join(args)}  # exit {cp.returncode}\n{cp.stdout}{cp.stderr}")
+        if check and cp.returncode != 0:
+            if cleanup:  # a container that failed to start would be "stopped" forever
+                self._podman("rm", "--force", self.container, check=False)
+            last = (cp.stderr.strip().splitlines() or ["no output"])[-1]
+            raise DriverError(f"`podman {args[0]}` failed (exit {cp.returncode}): {last}")
+        return cp
+
+    def status(self) -> str:
+        cp = self._podman("inspect", "--type", "container", "-f", "{{.State.Running}}", self.container, check=False)
+        if cp.returncode != 0:
+            return "absent"
+        return "running" if cp.stdout.strip() == "true" else "stopped"
+
+    def up(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not standin.image_exists():
+            standin.build(self.workdir.parent / "cache", self.log)
+        state = self.status()
+        if state == "absent":
+            nofile, nproc = _limit(resource.RLIMIT_NOFILE, 20000), _limit(resource.RLIMIT_NPROC, 32768)
+            self._podman(
+                "run", "--detach", "--name", self.container, "--hostname", self.container,
+                # crun cannot set up a systemd guest on a hybrid cgroup v1/v2 host; runc can.
+                "--runtime", "runc", "--systemd", "always",
+                "--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}",
+                "--publish", "127.0.0.1::80",
+                standin.IMAGE, "/sbin/init",
+                cleanup=True,
+            )  # fmt: skip
+        elif state == "stopped":
+            self._podman("start", self.container)
+        # "degraded" is fine: a container has units (e.g. for kernel devices) that can't start.
+        self._podman("exec", self.container, "systemctl", "is-system-running", "--wait", check=False)
+        self._mirror_host()
+
+    def _mirror_host(self) -> None:
+        """Give the guest the host's apt sources, apt settings and extra CA certificates."""
+        self._podman("exec", self.container, "rm", "-f", "/etc/apt/sources.list")
+        for path in mirror.apt_sources() + mirror.apt_settings():
+            self._podman("cp", str(path), f"{self.container}:/etc/apt/{path.relative_to(mirror.APT)}")
+        for cert in mirror.ca_certificates():
+            self._podman("cp", str(cert), f"{self.container}:{GUEST_CA_DIR}/{cert.name}")
+        self._podman("exec", self.container, "update-ca-certificates")
+
+    def destroy(self) -> None:
+        if self.status() != "absent":
+            self._podman("rm", "--force", "--time", "5", self.container)
+
+    def host_spec(self) -> str:
+        return f"podman://{self.container}"
+
+    def http_url(self) -> str:
+        cp = self._podman("port", self.container, "80/tcp")
+        addr = cp.stdout.strip().splitlines()[0]
+        if not addr.startswith("127.0.0.1:"):
+            raise DriverError(f"guest port 80 is published on {addr}, not on loopback")
+        return f"http://{addr}"

@@ -1,0 +1,67 @@
+"""The rehearsal's record as JUnit XML, so CI systems show each step and claim as a test."""
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from provision.report import FAILED, NOT_REACHED, Report, StepResult
+
+# Characters XML 1.0 cannot carry at all (terminal escapes from apt, NULs); ElementTree would emit
+# them verbatim and every JUnit consumer would then reject the whole file.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _outputs(step: StepResult) -> str:
+    """What a CI reader needs to see why the step failed: the commands that did not exit 0."""
+    failing = [c for c in step.commands if c.exit_code != 0] or step.commands
+    return "\n\n".join(f"$ {c.command}\n[exit {c.exit_code}]\n{c.output_tail}" for c in failing)
+
+
+def _case(suite: ET.Element, classname: str, name: str, seconds: float) -> ET.Element:
+    return ET.SubElement(suite, "testcase", classname=classname, name=_clean(name), time=f"{seconds:.3f}")
+
+
+def render_junit(report: Report) -> str:
+    """One testsuite `rehearsal.<platform>.<mode>`: a testcase per step, then one per claim."""
+    suite = ET.Element("testsuite", name=f"rehearsal.{report.platform}.{report.mode}", time=f"{report.seconds:.3f}")
+    if report.started:
+        suite.set("timestamp", report.started)
+    properties = ET.SubElement(suite, "properties")
+    for key in ("platform", "mode", "target", "status", "log", "http_url", "screenshot"):
+        if value := getattr(report, key):
+            ET.SubElement(properties, "property", name=key, value=_clean(value))
+
+    failures = skipped = 0
+    for step in report.steps:
+        case = _case(suite, "step", f"{step.id} {step.title}", step.seconds)
+        if step.status == FAILED:
+            failures += 1
+            ET.SubElement(case, "failure", message=_clean(step.error or "step failed")).text = _clean(_outputs(step))
+        elif step.status == NOT_REACHED:
+            skipped += 1
+            ET.SubElement(case, "skipped", message="not reached: an earlier step failed")
+    for step in report.steps:
+        for claim in step.claims:
+            case = _case(suite, f"claim.{step.id}", f"{claim.id}: {claim.text}", 0.0)
+            if not claim.passed:
+                failures += 1
+                detail = _clean(claim.detail)
+                ET.SubElement(case, "failure", message=detail or "claim did not hold").text = detail
+
+    tests = sum(1 for _ in suite.iter("testcase"))
+    suite.set("tests", str(tests))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", str(skipped))
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def write_junit(report: Report, path: Path) -> Path:
+    """Write `render_junit(report)` to `path` and return it."""
+    path.write_text(render_junit(report), encoding="utf-8")
+    return path

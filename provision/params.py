@@ -1,0 +1,39 @@
+"""The tutorial's placeholders (`user`, `/home/user`, `server_domain_or_IP`) as parameters."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+APP_DIR = Path(__file__).resolve().parent.parent / "app"
+
+# The page the tutorial's app returns; every "you should see" checkpoint compares against it.
+PAGE = "<h1 style='color:blue'>Hello There!</h1>"
+
+
+@dataclass(frozen=True)
+class Params:
+    """Values the reader substitutes for the tutorial's placeholders."""
+
+    user: str = "deploy"
+    # nginx answers on this name; the harness requests with it as the Host header (and Chromium
+    # sends it by itself for http://localhost:PORT/), so the stock default site never catches it.
+    server_name: str = "localhost"
+
+    @property
+    def home(self) -> str:
+        return f"/home/{self.user}"
+
+    @property
+    def project(self) -> str:
+        return f"{self.home}/myproject"
+
+    def expand(self, text: str) -> str:
+        """Fill `${user}`, `${home}` and `${server_name}` in `text`; `~` at a path's start too."""
+        if text.startswith("~/"):
+            text = self.home + text[1:]
+        # safe_substitute: shell variables such as $VIRTUAL_ENV pass through untouched.
+        return Template(text).safe_substitute(user=self.user, home=self.home, server_name=self.server_name)
+
+    def artifact(self, name: str) -> str:
+        """An `app/` file with its placeholders filled."""
+        return self.expand((APP_DIR / name).read_text())

@@ -1,0 +1,169 @@
+"""Apply the tutorial's steps to a guest in order, read facts before acting, and record everything."""
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from provision.guest import Guest, Result
+from provision.platforms import Deviation, Platform
+from provision.report import (
+    CHANGED,
+    FAILED,
+    UNCHANGED,
+    ClaimResult,
+    CommandResult,
+    DeviationUsed,
+    Report,
+    StepResult,
+)
+from provision.steps import TUTORIAL, Claim, File, Serve, Step
+
+SERVE_WAIT = 30.0  # seconds a foreground server gets to answer before its claim fails
+
+
+class StepFailed(Exception):
+    pass
+
+
+def _record(result: StepResult, r: Result) -> None:
+    result.commands.append(CommandResult(r.command, r.exit_code, round(r.seconds, 2), r.tail()))
+
+
+def check_claim(guest: Guest, claim: Claim, step: Step) -> ClaimResult:
+    r = guest.run(claim.probe, step.shell)
+    expect = guest.params.expand(claim.expect) if claim.expect is not None else None
+    passed = r.exit_code == 0 and (expect is None or r.output == expect)
+    detail = (
+        ""
+        if passed
+        else f"exit {r.exit_code}, got {r.output.strip()[:300]!r}"
+        + (f", expected {expect!r}" if expect is not None else "")
+    )
+    return ClaimResult(claim.id, claim.text, passed, detail)
+
+
+def serve(guest: Guest, item: Serve, step: Step, result: StepResult) -> None:
+    """Start the server as the reader does, look at the page until it answers, then CTRL-C it."""
+    log = f"/tmp/rehearse-serve-{item.port}.log"
+    # job control on, so the background job keeps SIGINT (CTRL-C) instead of ignoring it
+    start = guest.run(f"set -m; nohup {item.command} >{log} 2>&1 </dev/null & echo $!", step.shell)
+    _record(result, start)
+    if start.exit_code != 0:
+        raise StepFailed(f"`{item.command}` did not start (exit {start.exit_code})")
+    pid = start.output.strip().splitlines()[-1]
+    deadline = time.monotonic() + SERVE_WAIT
+    while True:
+        claim = check_claim(guest, item.claim, step)
+        if claim.passed or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    stop = guest.run(
+        f"kill -INT {pid}; for i in $(seq 50); do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.2; done; "
+        f"kill -KILL {pid}; echo 'did not stop on CTRL-C'; exit 1"
+    )
+    _record(result, stop)
+    result.claims.append(claim)
+    if not claim.passed:
+        output = guest.run(f"tail -n 20 {log}").output
+        raise StepFailed(f"claim {claim.id!r} failed: {claim.detail}; server log: {output.strip()[-400:]}")
+    if stop.exit_code != 0:
+        raise StepFailed(f"`{item.command}` did not stop on CTRL-C")
+
+
+def _holds(guest: Guest, step: Step) -> bool:
+    """The step's fact: is its effect already in place?"""
+    assert step.probe is not None
+    return guest.run(step.probe, step.shell, as_root=step.as_root).exit_code == 0
+
+
+def apply_step(guest: Guest, step: Step, result: StepResult) -> None:
+    changed = False
+    for f in step.files:
+        if guest.sync_file(f.path, guest.params.artifact(f.artifact), sudo=f.sudo):
+            changed = True
+            result.files.append(guest.params.expand(f.path))
+    in_place = step.probe is not None and not changed and _holds(guest, step)
+    if not in_place:
+        for item in step.run:
+            if isinstance(item, Serve):
+                serve(guest, item, step, result)
+                continue
+            r = guest.run(item, step.shell, as_root=step.as_root)
+            _record(result, r)
+            if r.exit_code != 0:
+                raise StepFailed(f"`{r.command}` exited {r.exit_code}")
+        if step.probe is not None:
+            changed = True
+            if not _holds(guest, step):
+                raise StepFailed(f"its commands succeeded but its effect is absent (probe: {step.probe})")
+    else:
+        # A skipped step's foreground servers are still looked at: the claim is re-verified.
+        for item in step.run:
+            if isinstance(item, Serve):
+                serve(guest, item, step, result)
+    for claim in step.claims:
+        c = check_claim(guest, claim, step)
+        result.claims.append(c)
+        if not c.passed:
+            raise StepFailed(f"claim {c.id!r} failed: {c.detail}")
+    result.status = CHANGED if changed else UNCHANGED
+
+
+def _describe(item: object) -> str:
+    match item:
+        case Serve(command=text) | File(path=text) | Claim(text=text):
+            return text
+    return str(item)
+
+
+def _deviation_used(dev: Deviation, step: Step) -> DeviationUsed:
+    """What the deviation replaced, in the tutorial's words, so the report shows both sides."""
+    original = next(s for s in TUTORIAL if s.id == step.id)
+    replaced = {}
+    for name in dev.changes:
+        value = getattr(original, name)
+        items = value if isinstance(value, tuple) else (value,)
+        replaced[name] = [_describe(i) for i in items]
+    return DeviationUsed(dev.reason, replaced)
+
+
+def rehearse(
+    guest: Guest,
+    platform: Platform,
+    mode: str,
+    *,
+    target: str,
+    report_path: Path,
+    http_url: str = "",
+    progress: Callable[[StepResult], None] = lambda s: None,
+) -> Report:
+    """Run every step; stop at the first failure; the report on disk is current after each step."""
+    steps = platform.steps(mode)
+    report = Report(
+        platform=platform.name,
+        mode=mode,
+        target=target,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        log=str(guest.log),
+        http_url=http_url,
+        steps=[StepResult(s.id, s.title) for s, _ in steps],
+    )
+    start = time.monotonic()
+    report.status = "passed"
+    for (step, devs), result in zip(steps, report.steps, strict=True):
+        result.deviations = [_deviation_used(d, step) for d in devs]
+        t0 = time.monotonic()
+        try:
+            apply_step(guest, step, result)
+        except (StepFailed, OSError) as e:
+            result.status, result.error, report.status = FAILED, str(e), "failed"
+        result.seconds = round(time.monotonic() - t0, 2)
+        report.seconds = round(time.monotonic() - start, 2)
+        report.save(report_path)
+        progress(result)
+        if report.status == "failed":
+            break
+    report.finished = datetime.now(UTC).isoformat(timespec="seconds")
+    report.save(report_path)
+    return report

@@ -1,0 +1,43 @@
+"""The stand-in guest's image: Debian 12 debootstrapped from the host's mirror, imported into podman.
+
+Built once and cached as a local image; rebuilt only when the image is missing.
+"""
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from provision import mirror
+from provision.drivers import DriverError
+
+SUITE = "bookworm"
+IMAGE = f"localhost/rehearse-{SUITE}:latest"
+# The guest needs systemd as PID 1, dbus for systemctl, python3 for testinfra's checks and the
+# harness's HTTP probes, and sudo for the reader's commands.
+INCLUDE = "systemd-sysv,dbus,python3,sudo,ca-certificates"
+
+
+def image_exists() -> bool:
+    return subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode == 0
+
+
+def build(cache: Path, log: Path) -> float:
+    """debootstrap a minbase root filesystem and import it; returns the seconds it took."""
+    for tool in ("debootstrap", "podman"):
+        if shutil.which(tool) is None:
+            raise DriverError(f"{tool} not found on PATH: building the stand-in image needs it (see README, set-up)")
+    cache.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=cache, prefix="rootfs-") as rootfs, log.open("a") as out:
+        commands = (
+            ["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, rootfs, mirror.debian_mirror(SUITE)],
+            ["sh", "-c", f'tar -C "{rootfs}" -c . | podman import --change CMD=/sbin/init - {IMAGE}'],
+        )
+        for cmd in commands:
+            out.write(f"$ {' '.join(cmd)}\n")
+            out.flush()
+            if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode != 0:
+                raise DriverError(f"building the stand-in image failed at `{cmd[0]}`: see {log}")
+    return time.monotonic() - start

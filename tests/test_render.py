@@ -1,0 +1,187 @@
+"""The HTML and JUnit renderings of a rehearsal record, checked without a browser."""
+
+import base64
+import struct
+import xml.etree.ElementTree as ET
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+from provision.html import render_html, write_html
+from provision.junit import render_junit, write_junit
+from provision.platforms import BOOKWORM
+from provision.report import (
+    CHANGED,
+    FAILED,
+    NOT_REACHED,
+    ClaimResult,
+    CommandResult,
+    DeviationUsed,
+    Report,
+    StepResult,
+)
+from provision.steps import TUTORIAL
+
+FAIL_AT = "7"  # the systemd deviation's step: a failure there exercises deviations and claims together
+FAIL_ERROR = "`sudo systemctl restart myproject` exited 1"
+FAIL_OUTPUT = "Job for myproject.service failed <see journalctl -xeu myproject> & \x1b[0mexit-code"
+PNG_SIZE = (7, 3)
+
+
+def tiny_png(path: Path, size: tuple[int, int] = PNG_SIZE) -> Path:
+    """A solid blue RGB PNG, encoded by hand so these tests need no image library."""
+    width, height = size
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x00\x00\xff" * width for _ in range(height))  # filter byte 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def as_text(value: object) -> list[str]:
+    """A step field as the report shows it: commands verbatim, files by path, claims by id."""
+    items = value if isinstance(value, tuple) else (value,)
+    return [i if isinstance(i, str) else str(getattr(i, "path", getattr(i, "id", i))) for i in items]
+
+
+def build_report(fail_at: str | None = None, screenshot: str = "") -> Report:
+    """A bookworm/adapted record over the real catalogue; with `fail_at`, that step fails and the rest are
+    not reached."""
+    tutorial = {s.id: s for s in TUTORIAL}
+    steps, failed = [], False
+    for step, devs in BOOKWORM.steps("adapted"):
+        result = StepResult(step.id, step.title)
+        result.deviations = [
+            DeviationUsed(d.reason, {k: as_text(getattr(tutorial[step.id], k)) for k in d.changes}) for d in devs
+        ]
+        if not failed:
+            result.status, result.seconds = CHANGED, 1.5
+            result.commands = [CommandResult(c, 0, 0.5, "ok") for c in step.commands]
+            result.claims = [ClaimResult(c.id, c.text, True) for c in step.all_claims]
+        if step.id == fail_at:
+            failed = True
+            result.status, result.error = FAILED, FAIL_ERROR
+            result.commands[-1] = CommandResult(step.commands[-1], 1, 0.2, FAIL_OUTPUT)
+            result.claims[0] = ClaimResult(result.claims[0].id, result.claims[0].text, False, "no such file: socket")
+        steps.append(result)
+    return Report(
+        platform="bookworm",
+        mode="adapted",
+        target="docker",
+        started="2024-05-01T12:00:00+00:00",
+        finished="2024-05-01T12:03:00+00:00",
+        seconds=180.0,
+        status="failed" if failed else "passed",
+        log="/tmp/rehearsal/run.log",
+        http_url="http://127.0.0.1:41234" if screenshot else "",
+        screenshot=screenshot,
+        steps=steps,
+    )
+
+
+class StepRows(HTMLParser):
+    """The step rows' data-status, as a browser would build them from the markup."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.statuses: dict[str, str] = {}
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "tr" and a.get("class") == "step":
+            self.statuses[str(a["id"]).removeprefix("step-")] = str(a["data-status"])
+
+
+def test_passing_report_lists_every_step_and_all_claims_held():
+    report = build_report()
+    page = render_html(report)
+    claims = sum(len(s.claims) for s in report.steps)
+    assert StepRows(page).statuses == {s.id: CHANGED for s in TUTORIAL}
+    for step in TUTORIAL:
+        assert step.title in page
+    assert f'<span id="claims-held">{claims}/{claims}</span>' in page
+    assert "did not hold" not in page
+    assert "<details" not in page  # nothing failed, so nothing to unfold
+    assert "<img" not in page
+
+
+def test_failing_report_shows_failure_deviation_and_unreached_steps():
+    report = build_report(fail_at=FAIL_AT)
+    page = render_html(report)
+    statuses = StepRows(page).statuses
+    ids = [s.id for s in TUTORIAL]
+    after = ids[ids.index(FAIL_AT) + 1 :]
+    assert statuses[FAIL_AT] == FAILED
+    assert after and all(statuses[i] == NOT_REACHED for i in after)
+    assert "Rehearsal bookworm (adapted): failed" in page
+    assert '<a href="#step-7">7 Create an Upstart script</a>' in page
+    # The systemd deviation, with what it replaced, escaped.
+    assert "Debian 12 boots with systemd, not Upstart" in page
+    assert "<code>sudo start myproject</code>" in page
+    assert "did not hold" in page and "no such file: socket" in page
+    # The failing command's output is folded and escaped; the output of passing commands is not shown.
+    assert "<summary>exit 1: <code>sudo systemctl restart myproject</code></summary>" in page
+    assert "&lt;see journalctl -xeu myproject&gt; &amp;" in page
+    assert "<see journalctl" not in page
+    assert page.count("<details") == 1
+    assert "/tmp/rehearsal/run.log" in page
+
+
+def test_screenshot_is_embedded_only_when_it_is_a_png(tmp_path: Path):
+    png = tiny_png(tmp_path / "page.png")
+    page = render_html(build_report(screenshot=str(png)))
+    assert f'src="data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}"' in page
+
+    missing = render_html(build_report(screenshot=str(tmp_path / "absent.png")))
+    assert "<img" not in missing and "screenshot not available" in missing
+
+
+def test_write_html_writes_the_rendering(tmp_path: Path):
+    report = build_report(fail_at=FAIL_AT)
+    path = write_html(report, tmp_path / "report.html")
+    assert path.read_text(encoding="utf-8") == render_html(report)
+
+
+def parse_junit(report: Report) -> ET.Element:
+    return ET.fromstring(render_junit(report))
+
+
+def test_junit_for_a_passing_report_counts_steps_and_claims():
+    report = build_report()
+    suite = parse_junit(report)
+    claims = sum(len(s.claims) for s in report.steps)
+    assert suite.tag == "testsuite" and suite.get("name") == "rehearsal.bookworm.adapted"
+    assert int(suite.get("tests", "")) == len(report.steps) + claims
+    assert (suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("0", "0", "0")
+    steps = suite.findall("testcase[@classname='step']")
+    assert [c.get("name") for c in steps] == [f"{s.id} {s.title}" for s in TUTORIAL]
+    assert steps[0].get("time") == "1.500"
+    assert suite.find("testcase[@classname='claim.8.4']") is not None
+
+
+def test_junit_for_a_failing_report_has_failures_and_skips(tmp_path: Path):
+    report = build_report(fail_at=FAIL_AT)
+    suite = ET.parse(write_junit(report, tmp_path / "junit.xml")).getroot()
+    unreached = sum(s.status == NOT_REACHED for s in report.steps)
+    assert (suite.get("failures"), suite.get("skipped")) == ("2", str(unreached))  # the step and its claim
+    assert len(suite.findall("testcase/skipped")) == unreached
+
+    step = suite.find("testcase[@name='7 Create an Upstart script']")
+    assert step is not None
+    failure = step.find("failure")
+    assert failure is not None and failure.get("message") == FAIL_ERROR
+    # The terminal escape XML cannot carry is replaced, the rest of the output kept verbatim.
+    assert "$ sudo systemctl restart myproject\n[exit 1]\n" in (failure.text or "")
+    assert "<see journalctl -xeu myproject> & \ufffd[0mexit-code" in (failure.text or "")
+
+    failed_claims = {c.get("name"): c.find("failure") for c in suite.iterfind("testcase[@classname='claim.7']")}
+    assert len(failed_claims) == 2
+    socket = failed_claims["socket-group-writable: the unix socket is group-writable for www-data"]
+    assert socket is not None and socket.get("message") == "no such file: socket"
+    assert failed_claims["starts-at-boot: the service starts at boot (enabled for multi-user.target)"] is None
