@@ -50,8 +50,11 @@ def find_chromium() -> str | None:
 
 
 @contextmanager
-def open_page(url: str) -> Iterator[tuple[Page, int | None]]:
-    """A loaded page at `url` in a throwaway headless Chromium, with its HTTP status (None if not HTTP)."""
+def open_page(url: str, resolve: tuple[str, str] | None = None) -> Iterator[tuple[Page, int | None]]:
+    """A loaded page at `url` in a throwaway headless Chromium, with its HTTP status (None if not HTTP).
+
+    `resolve` = (name, address) makes Chromium resolve `name` to `address`, so the page is asked
+    for by the server name nginx expects while the traffic goes to the loopback forward."""
     executable = find_chromium()
     if executable is None:
         raise ChromiumMissing("chromium not found on PATH: install the Debian package `chromium`")
@@ -60,7 +63,7 @@ def open_page(url: str) -> Iterator[tuple[Page, int | None]]:
             profile,
             executable_path=executable,
             headless=True,
-            args=list(CHROMIUM_ARGS),
+            args=[*CHROMIUM_ARGS, *([f"--host-resolver-rules=MAP {resolve[0]} {resolve[1]}"] if resolve else [])],
             viewport=VIEWPORT,
             timeout=TIMEOUT_MS,
         )
@@ -74,10 +77,10 @@ def open_page(url: str) -> Iterator[tuple[Page, int | None]]:
             context.close()
 
 
-def look(url: str, screenshot: Path) -> Seen:
+def look(url: str, screenshot: Path, resolve: tuple[str, str] | None = None) -> Seen:
     """Open `url`, save a full-page PNG to `screenshot`, and read the first <h1> as rendered."""
     screenshot.parent.mkdir(parents=True, exist_ok=True)
-    with open_page(url) as (page, status):
+    with open_page(url, resolve) as (page, status):
         # Screenshot first: when the heading is missing (a 502 page, say) the picture is the evidence.
         page.screenshot(path=str(screenshot), full_page=True)
         h1 = page.locator("h1")

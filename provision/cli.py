@@ -4,15 +4,19 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from provision import drift, platforms
+from provision.browser import find_chromium, look
 from provision.drivers import TARGET_PLATFORM, Driver, DriverError, default_target, get_driver
 from provision.guest import Guest
 from provision.html import write_html
 from provision.junit import write_junit
 from provision.params import Params
 from provision.rehearsal import rehearse
-from provision.report import Report, StepResult, table
+from provision.report import FAILED, ClaimResult, Report, StepResult, table
+
+BROWSER_CLAIM = "a browser shows the heading 'Hello There!' in blue"
 
 
 def state_dir(workdir: Path, target: str, platform: str) -> Path:
@@ -64,6 +68,22 @@ def run_steps(driver: Driver, args: argparse.Namespace, out: Path) -> Report:
     )  # fmt: skip
 
 
+def look_in_browser(report: Report, params: Params, out: Path) -> None:
+    """Open the served page in headless Chromium as the reader would; its verdict joins step 8.4."""
+    if find_chromium() is None:
+        print("note: no chromium on PATH, so no screenshot (install the Debian package `chromium`)")
+        return
+    port = urlsplit(report.http_url).port
+    seen = look(f"http://{params.server_name}:{port}/", out / "screenshot.png", (params.server_name, "127.0.0.1"))
+    report.screenshot = str(seen.screenshot)
+    passed = (seen.status, seen.heading, seen.color) == (200, "Hello There!", "rgb(0, 0, 255)")
+    detail = f"HTTP {seen.status}, heading {seen.heading!r} in {seen.color}"
+    report.steps[-1].claims.append(ClaimResult("browser-blue-heading", BROWSER_CLAIM, passed, detail))
+    if not passed:
+        report.status = "failed"
+        report.steps[-1].status, report.steps[-1].error = FAILED, f"claim 'browser-blue-heading' failed: {detail}"
+
+
 def write_reports(report: Report, out: Path) -> None:
     write_html(report, out / "report.html")
     write_junit(report, out / "junit.xml")
@@ -91,10 +111,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "up":
                 driver.up()
             report = run_steps(driver, args, out)
+            if report.status == "passed":
+                look_in_browser(report, Params(user=args.user, server_name=args.server_name), out)
             print(table(report))
         write_reports(report, out)
         print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {report.log})")
-        return 0 if report.status == "passed" else 1
+        if (failed := report.failed_step) is not None:
+            print(f"rehearse: step {failed.id} ({failed.title}) failed: {failed.error} (log: {report.log})",
+                  file=sys.stderr)
+            return 1
+        return 0
     except (DriverError, ValueError, FileNotFoundError) as e:
         print(f"rehearse: error: {e}", file=sys.stderr)
         return 2

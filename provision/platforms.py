@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from provision import wheelhouse
 from provision.steps import SOCKET_CLAIM, TUTORIAL, Claim, File, Step, packages_installed
 
 
@@ -95,10 +96,46 @@ BOOKWORM = Platform(
     ),
 )
 
+TRUSTY_PACKAGES = ("python-pip", "python-dev", "nginx", "build-essential")
+# Only if trusty has left the main archive: point apt at old-releases and update again.
+OLD_RELEASES = (
+    "sudo sed -i -E 's#https?://([a-z.]+\\.)?(archive|security)\\.ubuntu\\.com/ubuntu#"
+    "http://old-releases.ubuntu.com/ubuntu#' /etc/apt/sources.list && sudo apt-get update"
+)
+# pip 1.5.4 on Python 2.7.6 sends no SNI, which PyPI has required since 2021: both installs come
+# from the wheelhouse the host downloaded (provision/wheelhouse.py), read through /vagrant.
+OFFLINE_PIP = f"--no-index --find-links {wheelhouse.GUEST_DIR}"
+
 TRUSTY = Platform(
     name="trusty",
     description="Ubuntu 14.04 with Upstart: the tutorial's own platform (ubuntu/trusty64 under Vagrant)",
     init="upstart",
+    deviations=(
+        Deviation(
+            "3",
+            "build-essential brings the gcc that compiling uWSGI's source needs; "
+            "if trusty has left the main archive, apt falls back to old-releases.ubuntu.com",
+            {
+                "run": (
+                    f"sudo apt-get update || {{ {OLD_RELEASES}; }}",
+                    "sudo apt-get install " + " ".join(TRUSTY_PACKAGES),
+                ),
+                "probe": packages_installed(*TRUSTY_PACKAGES),
+            },
+        ),
+        Deviation(
+            "4.1",
+            "trusty's pip 1.5.4 (Python 2.7.6, no SNI) cannot reach PyPI: virtualenv 20.15.1, the last for "
+            f"Python 2.7, installs from the host-built wheelhouse ({wheelhouse.GUEST_DIR})",
+            {"run": (f"sudo pip install {OFFLINE_PIP} virtualenv",)},
+        ),
+        Deviation(
+            "5.1",
+            "the venv's pip cannot reach PyPI either (no SNI): the last Python 2.7 releases (Flask 1.1.4, "
+            "uWSGI 2.0.30 built from source) install from the host-built wheelhouse",
+            {"run": (f"pip install {OFFLINE_PIP} -c {wheelhouse.GUEST_DIR}/{wheelhouse.COPY} uwsgi flask",)},
+        ),
+    ),
 )
 
 PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.name: p for p in (TRUSTY, BOOKWORM)})

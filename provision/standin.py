@@ -3,6 +3,7 @@
 Built once and cached as a local image; rebuilt only when the image is missing.
 """
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -13,10 +14,12 @@ from provision import mirror
 from provision.drivers import DriverError
 
 SUITE = "bookworm"
-IMAGE = f"localhost/rehearse-{SUITE}:latest"
 # The guest needs systemd as PID 1, dbus for systemctl, python3 for testinfra's checks and the
-# harness's HTTP probes, and sudo for the reader's commands.
-INCLUDE = "systemd-sysv,dbus,python3,sudo,ca-certificates"
+# harness's HTTP probes, sudo for the reader's commands; procps (ps) and iproute2 (ss), which a
+# cloud image such as ubuntu/trusty64 has, for testinfra's process and socket checks.
+INCLUDE = "systemd-sysv,dbus,python3,sudo,ca-certificates,procps,iproute2"
+# The tag names the recipe, so changing it builds a new image instead of reusing a stale one.
+IMAGE = f"localhost/rehearse-{SUITE}:{hashlib.sha256(INCLUDE.encode()).hexdigest()[:12]}"
 
 
 def image_exists() -> bool:

@@ -1,0 +1,68 @@
+"""Pick the guest the acceptance suite checks: `--target` (or REHEARSE_TARGET) and `--platform`.
+
+The session fixture brings the guest up and rehearses it through the `rehearse up` command itself,
+so the suite always checks a real, freshly rehearsed guest; the same suite runs unchanged on the
+podman stand-in, a Vagrant box or any `ssh://user@host`.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from provision import cli, platforms
+from provision.drivers import TARGET_PLATFORM, Driver, default_target, get_driver
+from provision.params import Params
+from provision.platforms import Platform
+from provision.report import Report
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rehearsal")
+    group.addoption(
+        "--target",
+        default=os.environ.get("REHEARSE_TARGET") or default_target(),
+        help="podman, vagrant or ssh://user@host (env REHEARSE_TARGET)",
+    )
+    group.addoption(
+        "--platform", default=os.environ.get("REHEARSE_PLATFORM"), help="trusty or bookworm (default: the target's own)"
+    )
+    group.addoption("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
+
+
+@dataclass(frozen=True)
+class Rehearsed:
+    driver: Driver
+    report: Report
+    params: Params
+    out: Path  # the state dir: report.json, report.html, junit.xml, rehearsal.log
+
+    @property
+    def platform(self) -> Platform:
+        return self.driver.platform
+
+
+@pytest.fixture(scope="session")
+def rehearsed(pytestconfig: pytest.Config) -> Rehearsed:
+    target = pytestconfig.getoption("target")
+    platform = platforms.get(pytestconfig.getoption("platform") or TARGET_PLATFORM.get(target, "trusty"))
+    workdir = pytestconfig.getoption("workdir").resolve()
+    out = cli.state_dir(workdir, target, platform.name)
+    code = cli.main(["up", "--target", target, "--platform", platform.name, "--workdir", str(workdir)])
+    report = Report.load(out / "report.json")
+    if code != 0:
+        failed = report.failed_step
+        pytest.fail(
+            f"rehearsal failed (exit {code}) at step {failed.id if failed else '?'}: "
+            f"{failed.error if failed else 'see log'}; log: {out / 'rehearsal.log'}",
+            pytrace=False,
+        )
+    return Rehearsed(get_driver(target, platform, out), report, Params(), out)
+
+
+@pytest.fixture(scope="session")
+def host(rehearsed: Rehearsed) -> testinfra.host.Host:
+    """testinfra's host for the rehearsed guest (replaces the plugin's --hosts based fixture)."""
+    return testinfra.get_host(rehearsed.driver.host_spec())

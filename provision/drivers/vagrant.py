@@ -1,0 +1,99 @@
+"""The tutorial's own guest under Vagrant (ubuntu/trusty64 on VirtualBox; libvirt as an alternative).
+
+The Vagrantfile defines one machine per platform, named after it. This driver boots with
+`vagrant up --no-provision` and the CLI applies the steps itself; the Vagrantfile's provisioner,
+which calls `rehearse apply --target vagrant`, runs only when Vagrant provisions (`vagrant up` of a
+new machine, `vagrant provision`), so neither path re-enters the other.
+"""
+
+import subprocess
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import vagrant
+
+from provision.drivers import Driver, DriverError
+from provision.drivers.ssh import LoopbackForward, control_path
+from provision.platforms import Platform
+
+PROJECT = Path(__file__).resolve().parent.parent.parent  # where the Vagrantfile is
+
+# Vagrant's states (libvirt's too, as python-vagrant normalizes them) in the contract's three words.
+STATES = {vagrant.Vagrant.RUNNING: "running", vagrant.Vagrant.NOT_CREATED: "absent"}
+
+
+def state_word(state: str | None) -> str:
+    """running, absent, or stopped for every other state (poweroff, saved, aborted, ...)."""
+    return STATES.get(state or "", "stopped")
+
+
+def with_control_path(ssh_config: str, path: str) -> str:
+    """`vagrant ssh-config` output (one Host block) plus the ControlPath that lets testinfra's
+    `ControlMaster=auto` reuse one connection for every command."""
+    if sum(line.startswith("Host ") for line in ssh_config.splitlines()) != 1:
+        raise DriverError("expected one Host block from `vagrant ssh-config`")
+    return ssh_config.rstrip("\n") + f"\n  ControlPath {path}\n"
+
+
+class VagrantDriver(Driver):
+    name = "vagrant"
+    platforms = ("trusty", "bookworm")
+    tool = "vagrant"
+
+    def __init__(self, platform: Platform, workdir: Path) -> None:
+        super().__init__(platform, workdir)
+        self.machine = platform.name
+        self.log = workdir / "driver.log"
+        self.ssh_config_file = workdir / "ssh-config"
+        log_cm = vagrant.make_file_cm(str(self.log))
+        self.vagrant = vagrant.Vagrant(root=str(PROJECT), out_cm=log_cm, err_cm=log_cm)
+        self.forward = LoopbackForward(["-F", str(self.ssh_config_file), self.machine], workdir)
+
+    def _call(self, what: str, **kwargs: Any) -> Any:
+        """A python-vagrant call (untyped); a failing `vagrant` becomes one line pointing at the log."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            return getattr(self.vagrant, what)(**kwargs)
+        except subprocess.CalledProcessError as e:
+            raise DriverError(f"`vagrant {what} {self.machine}` failed (exit {e.returncode}); see {self.log}") from None
+
+    def status(self) -> str:
+        return state_word(self._call("status", vm_name=self.machine)[0].state)
+
+    def up(self) -> None:
+        """Boot (or resume) without Vagrant's provisioner: the CLI applies the steps next."""
+        self._call("up", vm_name=self.machine, provision=False)
+        self.write_ssh_config()
+
+    def provision(self) -> None:
+        """Vagrant's own path: its provisioner runs `rehearse apply --target vagrant` on the host."""
+        self._call("provision", vm_name=self.machine)
+
+    def halt(self) -> None:
+        self.forward.close()
+        self._call("halt", vm_name=self.machine)
+
+    def destroy(self) -> None:
+        if self.status() == "absent":
+            return
+        self.forward.close()
+        self._call("destroy", vm_name=self.machine)
+        self.ssh_config_file.unlink(missing_ok=True)
+
+    def write_ssh_config(self) -> Path:
+        """`vagrant ssh-config` into the workdir, where testinfra and ssh read it."""
+        text = self._call("ssh_config", vm_name=self.machine)
+        self.ssh_config_file.write_text(with_control_path(text, control_path(self.workdir, "ssh")))
+        return self.ssh_config_file
+
+    def host_spec(self) -> str:
+        # Refreshed every time: a reload can move the ssh port. sudo: the reader's account is
+        # created by root, and Vagrant logs in as `vagrant`.
+        query = urllib.parse.urlencode({"ssh_config": self.write_ssh_config(), "sudo": "true"})
+        return f"ssh://{self.machine}?{query}"
+
+    def http_url(self) -> str:
+        if not self.ssh_config_file.is_file():
+            self.write_ssh_config()
+        return self.forward.url()

@@ -1,0 +1,126 @@
+"""Acceptance: the rehearsed guest is in the state the tutorial promises, checked with testinfra and HTTP.
+
+Runs unchanged on every target; platform differences are stated here as expectations per platform.
+"""
+
+import pytest
+import requests
+
+from provision.params import PAGE
+
+pytestmark = pytest.mark.guest
+
+PACKAGES = {
+    "trusty": ("python-pip", "python-dev", "nginx"),
+    "bookworm": ("python3-pip", "python3-dev", "nginx", "build-essential", "virtualenv"),
+}
+UNIT = {"trusty": "/etc/init/myproject.conf", "bookworm": "/etc/systemd/system/myproject.service"}
+
+
+@pytest.fixture(scope="module")
+def p(rehearsed):
+    return rehearsed.params
+
+
+def test_packages_installed(host, rehearsed):
+    for name in PACKAGES[rehearsed.platform.name]:
+        assert host.package(name).is_installed, name
+
+
+def test_reader_is_non_root_sudoer(host, p):
+    user = host.user(p.user)
+    assert user.exists and user.uid != 0 and user.home == p.home
+    assert "sudo" in user.groups
+
+
+def test_virtualenv_holds_flask_and_uwsgi(host, p):
+    venv = f"{p.project}/myprojectenv"
+    assert host.file(f"{venv}/bin/python").exists
+    installed = host.pip.get_packages(pip_path=f"{venv}/bin/pip")
+    assert {"flask", "uwsgi"} <= {name.lower() for name in installed}
+    assert host.file(f"{venv}/bin/uwsgi").mode & 0o111
+
+
+@pytest.mark.parametrize(
+    ("path", "artifact", "owner"),
+    [
+        ("{project}/myproject.py", "myproject.py", "user"),
+        ("{project}/wsgi.py", "wsgi.py", "user"),
+        ("{project}/myproject.ini", "myproject.ini", "user"),
+        ("/etc/nginx/sites-available/myproject", "nginx/myproject", "root"),
+    ],
+)
+def test_tutorial_files_match(host, p, path, artifact, owner):
+    f = host.file(path.format(project=p.project))
+    assert f.is_file
+    assert f.content_string == p.artifact(artifact)
+    assert f.user == (p.user if owner == "user" else "root")
+
+
+def test_service_definition_matches(host, rehearsed, p):
+    path = UNIT[rehearsed.platform.name]
+    assert host.file(path).content_string == p.artifact(path.rsplit("/", 1)[1])
+
+
+def test_service_running_and_enabled(host, rehearsed):
+    service = host.service("myproject")
+    assert service.is_running
+    assert service.is_enabled
+    if rehearsed.platform.init == "upstart":
+        assert "start/running" in host.check_output("initctl status myproject")
+
+
+def test_socket_owner_group_mode(host, p):
+    sock = host.file(f"{p.project}/myproject.sock")
+    assert sock.is_socket
+    assert (sock.user, sock.group, sock.mode) == (p.user, "www-data", 0o660)
+    # uWSGI binds the ini's relative `socket = myproject.sock` from its working directory, and the
+    # kernel (so `ss`) reports the name as bound.
+    assert host.socket("unix://myproject.sock").is_listening
+    # What the mode is for: nginx's group can connect.
+    connect = f"import socket; socket.socket(socket.AF_UNIX).connect('{p.project}/myproject.sock')"
+    with host.sudo("www-data"):
+        assert host.run(f'python3 -c "{connect}"').rc == 0
+
+
+def test_uwsgi_one_master_five_workers_not_root(host, p):
+    procs = host.process.filter(comm="uwsgi")
+    assert len(procs) == 6
+    assert {proc.user for proc in procs} == {p.user}
+    masters = [proc for proc in procs if proc.ppid not in {q.pid for q in procs}]
+    assert len(masters) == 1
+    assert all(proc.ppid == masters[0].pid for proc in procs if proc is not masters[0])
+
+
+def test_nginx_config_valid_and_enabled(host):
+    with host.sudo():
+        assert host.run("nginx -t").rc == 0
+    link = host.file("/etc/nginx/sites-enabled/myproject")
+    assert link.is_symlink and link.linked_to == "/etc/nginx/sites-available/myproject"
+
+
+def test_nginx_listens_on_80(host):
+    assert host.service("nginx").is_running
+    assert host.socket("tcp://0.0.0.0:80").is_listening
+
+
+def test_page_through_nginx(rehearsed, p):
+    r = requests.get(rehearsed.report.http_url + "/", headers={"Host": p.server_name}, timeout=10)
+    assert r.status_code == 200
+    assert r.text == PAGE
+
+
+@pytest.mark.parametrize("port", [5000, 8000])
+def test_tutorial_checkpoint_served_then_stopped(host, rehearsed, port):
+    """The dev server (:5000) and the uWSGI HTTP test (:8000) each served the page during their step..."""
+    claims = {c.id: c for s in rehearsed.report.steps for c in s.claims}
+    assert claims[f"page-on-{port}"].passed, claims[f"page-on-{port}"].detail
+    # ...and, as after the reader's CTRL-C, nothing listens there any more.
+    assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+
+
+def test_every_step_applied_and_every_claim_held(rehearsed):
+    report = rehearsed.report
+    assert [s.id for s in report.steps] == [s.id for s, _ in rehearsed.platform.steps("adapted")]
+    assert all(s.status in ("changed", "unchanged") for s in report.steps)
+    assert [c.id for s in report.steps for c in s.claims if not c.passed] == []
