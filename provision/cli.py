@@ -117,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         write_reports(report, out)
         print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {report.log})")
         if (failed := report.failed_step) is not None:
-            print(f"rehearse: step {failed.id} ({failed.title}) failed: {failed.error} (log: {report.log})",
-                  file=sys.stderr)
+            print(
+                f"rehearse: step {failed.id} ({failed.title}) failed: {failed.error} (log: {report.log})",
+                file=sys.stderr,
+            )
             return 1
         return 0
     except (DriverError, ValueError, FileNotFoundError) as e:

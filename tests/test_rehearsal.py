@@ -1,0 +1,90 @@
+"""The `rehearse` command on a real stand-in guest: idempotence, literal mode, reports, errors."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from provision import cli
+from provision.browser import find_chromium, open_page
+from provision.report import NOT_REACHED, UNCHANGED, Report
+
+
+def apply(rehearsed, workdir: Path, *extra: str) -> tuple[int, Report]:
+    target = rehearsed.driver.target
+    code = cli.main(
+        ["apply", "--target", target, "--platform", rehearsed.platform.name, "--workdir", str(workdir), *extra]
+    )
+    return code, Report.load(cli.state_dir(workdir, target, rehearsed.platform.name) / "report.json")
+
+
+@pytest.mark.guest
+def test_second_run_changes_nothing(rehearsed, tmp_path):
+    code, report = apply(rehearsed, tmp_path)
+    assert code == 0
+    assert {s.id: s.status for s in report.steps} == {s.id: UNCHANGED for s in report.steps}
+
+
+@pytest.mark.guest
+def test_literal_mode_stops_at_first_broken_step(rehearsed, tmp_path, capsys):
+    code, report = apply(rehearsed, tmp_path, "--mode", "literal")
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    failed = report.failed_step
+    expected = {"bookworm": ("3", "sudo apt-get install python-pip python-dev nginx")}[rehearsed.platform.name]
+    assert failed is not None and failed.id == expected[0]
+    assert failed.deviations == []
+    last = failed.commands[-1]
+    assert (last.command, last.exit_code) == (expected[1], 100)
+    assert "python-pip" in last.output_tail
+    assert [s.status for s in report.steps[report.steps.index(failed) + 1 :]] == [NOT_REACHED] * (
+        len(report.steps) - report.steps.index(failed) - 1
+    )
+    # One line naming the step; the full log and the partial report stay on disk.
+    assert len(err.splitlines()) == 1 and f"step {failed.id}" in err
+    assert expected[1] in Path(report.log).read_text()
+    out = Path(report.log).parent
+    assert json.loads((out / "report.json").read_text())["status"] == "failed"
+    assert (out / "junit.xml").is_file() and (out / "report.html").is_file()
+
+
+@pytest.mark.guest
+@pytest.mark.skipif(find_chromium() is None, reason="no chromium on PATH (Debian package `chromium`)")
+def test_html_report_of_the_rehearsal_in_a_browser(rehearsed):
+    html = (rehearsed.out / "report.html").resolve()
+    with open_page(html.as_uri()) as (page, _):
+        rows = page.locator("tr.step")
+        ids = [rows.nth(i).get_attribute("id") for i in range(rows.count())]
+        statuses = [rows.nth(i).get_attribute("data-status") for i in range(rows.count())]
+        img = page.locator("img").first
+        width = img.evaluate("i => i.complete ? i.naturalWidth : 0")
+        src = img.get_attribute("src") or ""
+    assert ids == [f"step-{s.id}" for s in rehearsed.report.steps]
+    assert statuses == [s.status for s in rehearsed.report.steps]
+    assert src.startswith("data:image/png;base64,") and width > 0
+
+
+def test_unknown_platform_is_one_line_error(tmp_path, capsys):
+    assert cli.main(["up", "--target", "podman", "--platform", "xenial", "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["rehearse: error: unknown platform 'xenial' (choose from trusty, bookworm)"]
+
+
+def test_unknown_target_is_one_line_error(tmp_path, capsys):
+    assert cli.main(["status", "--target", "lxd", "--platform", "bookworm", "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown target 'lxd'" in err[0]
+
+
+def test_missing_podman_is_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with nothing on it
+    assert cli.main(["up", "--target", "podman", "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["rehearse: error: podman not found on PATH: the podman driver needs it (see README, set-up)"]
+    assert os.listdir(tmp_path) == ["podman-bookworm"]  # the state dir is made, nothing is lost
+
+
+def test_podman_cannot_boot_trusty(tmp_path, capsys):
+    assert cli.main(["up", "--target", "podman", "--platform", "trusty", "--workdir", str(tmp_path)]) == 2
+    assert "cannot boot platform 'trusty'" in capsys.readouterr().err
