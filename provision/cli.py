@@ -38,6 +38,8 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--target", default=default_target(), help="podman, vagrant or ssh://user@host")
         s.add_argument("--platform", help="trusty or bookworm (default: the target's own)")
         s.add_argument("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
+        if name == "destroy":
+            s.add_argument("--purge", action="store_true", help="also remove the cached base image")
         if name in ("up", "apply"):
             s.add_argument("--mode", default="adapted", choices=platforms.MODES)
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "destroy":
             driver.destroy()
+            if args.purge:
+                driver.purge()
             return 0
         if args.command == "report":
             report = Report.load(out / "report.json")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provision import wheelhouse
-from provision.wheelhouse import CONSTRAINTS, HOST_DIR, PIP_TARGET, contents, ensure, missing, pins
+from provision.wheelhouse import HOST_DIR, PIP_TARGET, contents, ensure, missing, pins
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,9 @@ class Driver(ABC):
     def destroy(self) -> None:
         """Remove the guest; a no-op when it is absent."""
 
+    def purge(self) -> None:  # noqa: B027 (deliberately empty: most drivers cache nothing)
+        """Also drop what is cached to create the guest quickly (a base image); default: nothing."""
+
     @abstractmethod
     def status(self) -> str:
         """One word: running, stopped or absent."""

@@ -82,6 +82,10 @@ class PodmanDriver(Driver):
         if self.status() != "absent":
             self._podman("rm", "--force", "--time", "5", self.container)
 
+    def purge(self) -> None:
+        if standin.image_exists():
+            self._podman("rmi", "--force", standin.IMAGE)
+
     def host_spec(self) -> str:
         return f"podman://{self.container}"
 

@@ -1,0 +1,121 @@
+"""The step catalogue, the platforms' deviations and the app/ artifacts, checked on the host."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from provision import mirror, platforms
+from provision.params import PAGE, Params
+from provision.steps import TUTORIAL
+
+IDS = ["2", "3", "4.1", "4.2", "4.3", "4.4", "5.1", "5.2", "5.3", "6.1", "6.2", "7", "8.1", "8.2", "8.3", "8.4"]
+ARTIFACTS = ["myproject.py", "wsgi.py", "myproject.ini", "myproject.conf", "myproject.service", "nginx/myproject"]
+
+
+def test_catalogue_follows_the_tutorials_order_and_numbering():
+    assert [s.id for s in TUTORIAL] == IDS
+    assert len({s.title for s in TUTORIAL}) == len(TUTORIAL)
+
+
+def test_literal_mode_is_the_catalogue_verbatim():
+    for platform in platforms.PLATFORMS.values():
+        steps = platform.steps("literal")
+        assert [s for s, _ in steps] == list(TUTORIAL)
+        assert all(devs == () for _, devs in steps)
+
+
+def test_every_deviation_has_a_one_line_reason_and_a_real_step():
+    for platform in platforms.PLATFORMS.values():
+        for dev in platform.deviations:
+            assert dev.step in IDS
+            assert dev.reason and "\n" not in dev.reason
+            assert set(dev.changes) <= set(TUTORIAL[0].__dataclass_fields__)
+
+
+def test_bookworm_deviates_exactly_where_debian_12_differs():
+    adapted = platforms.BOOKWORM.steps("adapted")
+    assert [s.id for s, devs in adapted if devs] == ["3", "4.1", "7"]
+    unit = next(s for s, _ in adapted if s.id == "7")
+    assert [f.path for f in unit.files] == ["/etc/systemd/system/myproject.service"]
+
+
+def test_unknown_platform_and_mode_are_refused():
+    with pytest.raises(ValueError, match="unknown platform 'xenial'"):
+        platforms.get("xenial")
+    with pytest.raises(ValueError, match="unknown mode 'verbatim'"):
+        platforms.BOOKWORM.steps("verbatim")
+
+
+@pytest.mark.parametrize("name", ARTIFACTS)
+def test_artifacts_have_every_placeholder_filled(name):
+    text = Params(user="sammy", server_name="example.test").artifact(name)
+    assert "${" not in text
+    assert "/home/user" not in text
+
+
+def test_upstart_job_and_systemd_unit_say_the_same_thing():
+    p = Params(user="sammy")
+    job, unit = p.artifact("myproject.conf"), p.artifact("myproject.service")
+    assert "setuid sammy" in job and "User=sammy" in unit
+    assert "setgid www-data" in job and "Group=www-data" in unit
+    assert "env PATH=/home/sammy/myproject/myprojectenv/bin" in job
+    assert "Environment=PATH=/home/sammy/myproject/myprojectenv/bin" in unit
+    assert "chdir /home/sammy/myproject" in job and "WorkingDirectory=/home/sammy/myproject" in unit
+    assert "exec uwsgi --ini myproject.ini" in job
+    assert "ExecStart=/home/sammy/myproject/myprojectenv/bin/uwsgi --ini myproject.ini" in unit
+    assert "start on runlevel [2345]" in job and "WantedBy=multi-user.target" in unit
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for name in ("myproject.py", "wsgi.py", "myproject.ini"):
+        (tmp_path / name).write_text(Params().artifact(name))
+    return tmp_path
+
+
+def test_app_returns_the_tutorials_page(project, monkeypatch):
+    monkeypatch.syspath_prepend(str(project))
+    from wsgi import application  # the entry point uWSGI loads: `module = wsgi`
+
+    response = application.test_client().get("/")
+    assert (response.status_code, response.get_data(as_text=True)) == (200, PAGE)
+
+
+def test_uwsgi_ini_on_the_host_socket_mode_and_die_on_term(project):
+    """uWSGI itself reads myproject.ini: a 660 socket, five workers, and SIGTERM ends it (die-on-term)."""
+    uwsgi = Path(sys.executable).parent / "uwsgi"
+    log, sock = project / "uwsgi.log", project / "myproject.sock"
+    with log.open("w") as out:
+        proc = subprocess.Popen([uwsgi, "--ini", "myproject.ini"], cwd=project, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        # Signal only once the master has its workers: before that its SIGTERM handler isn't set.
+        while log.read_text().count("spawned uWSGI worker") < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert log.read_text().count("spawned uWSGI worker") == 5
+        assert sock.is_socket()
+        assert sock.stat().st_mode & 0o777 == 0o660
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0 and "goodbye to uWSGI" in log.read_text()
+    assert not sock.exists()  # vacuum = true removed it
+
+
+def test_debian_mirror_read_from_deb822_and_one_line_sources(tmp_path, monkeypatch):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "a.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
+    )
+    monkeypatch.setattr(mirror, "APT", tmp_path)
+    assert mirror.debian_mirror("bookworm") == "http://mirror.example/debian"
+    (tmp_path / "sources.list.d" / "a.sources").unlink()
+    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://other.example/debian bookworm main\n")
+    assert mirror.debian_mirror("bookworm") == "http://other.example/debian"
+    (tmp_path / "sources.list").unlink()
+    assert mirror.debian_mirror("bookworm") == mirror.DEFAULT_MIRROR
