@@ -117,7 +117,7 @@ def _describe(item: object) -> str:
     return str(item)
 
 
-def _deviation_used(dev: Deviation, step: Step) -> DeviationUsed:
+def deviation_used(dev: Deviation, step: Step) -> DeviationUsed:
     """What the deviation replaced, in the tutorial's words, so the report shows both sides."""
     original = next(s for s in TUTORIAL if s.id == step.id)
     replaced = {}
@@ -152,7 +152,7 @@ def rehearse(
     start = time.monotonic()
     report.status = "passed"
     for (step, devs), result in zip(steps, report.steps, strict=True):
-        result.deviations = [_deviation_used(d, step) for d in devs]
+        result.deviations = [deviation_used(d, step) for d in devs]
         t0 = time.monotonic()
         try:
             apply_step(guest, step, result)

@@ -10,13 +10,13 @@ from pathlib import Path
 from provision.html import render_html, write_html
 from provision.junit import render_junit, write_junit
 from provision.platforms import BOOKWORM
+from provision.rehearsal import deviation_used
 from provision.report import (
     CHANGED,
     FAILED,
     NOT_REACHED,
     ClaimResult,
     CommandResult,
-    DeviationUsed,
     Report,
     StepResult,
 )
@@ -43,22 +43,13 @@ def tiny_png(path: Path, size: tuple[int, int] = PNG_SIZE) -> Path:
     return path
 
 
-def as_text(value: object) -> list[str]:
-    """A step field as the report shows it: commands verbatim, files by path, claims by id."""
-    items = value if isinstance(value, tuple) else (value,)
-    return [i if isinstance(i, str) else str(getattr(i, "path", getattr(i, "id", i))) for i in items]
-
-
 def build_report(fail_at: str | None = None, screenshot: str = "") -> Report:
     """A bookworm/adapted record over the real catalogue; with `fail_at`, that step fails and the rest are
     not reached."""
-    tutorial = {s.id: s for s in TUTORIAL}
     steps, failed = [], False
     for step, devs in BOOKWORM.steps("adapted"):
         result = StepResult(step.id, step.title)
-        result.deviations = [
-            DeviationUsed(d.reason, {k: as_text(getattr(tutorial[step.id], k)) for k in d.changes}) for d in devs
-        ]
+        result.deviations = [deviation_used(d, step) for d in devs]
         if not failed:
             result.status, result.seconds = CHANGED, 1.5
             result.commands = [CommandResult(c, 0, 0.5, "ok") for c in step.commands]
