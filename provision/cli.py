@@ -117,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             report = run_steps(driver, args, out)
             if report.status == "passed":
                 look_in_browser(report, Params(user=args.user, server_name=args.server_name), out)
-            print(table(report))
         write_reports(report, out)
         print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {report.log})")
+        print(table(report))
         if (failed := report.failed_step) is not None:
             print(
                 f"rehearse: step {failed.id} ({failed.title}) failed: {failed.error} (log: {report.log})",
