@@ -46,8 +46,8 @@ class Guest:
         """Run one line as the reader would type it: in a bash login shell of `user`, in `shell`'s state."""
         command = self.params.expand(command)
         script = self._script(command, shell)
-        if as_root:
-            wrapped = f"bash -c {shlex.quote(script)}"
+        if as_root:  # the transport's login may be root (podman) or a sudoer (vagrant, ssh)
+            wrapped = f"sudo -H bash -c {shlex.quote(script)}"
         else:
             wrapped = f"sudo -H -u {self.params.user} bash -l -c {shlex.quote(script)}"
         start = time.monotonic()
