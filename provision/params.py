@@ -15,9 +15,10 @@ class Params:
     """Values the reader substitutes for the tutorial's placeholders."""
 
     user: str = "deploy"
-    # nginx answers on this name; the harness requests with it as the Host header (and Chromium
-    # sends it by itself for http://localhost:PORT/), so the stock default site never catches it.
-    server_name: str = "localhost"
+    # The tutorial's `server_domain_or_IP`. An IP, because both stock default sites stay enabled and
+    # trusty's claims `server_name localhost`; the harness requests with `Host: <server_name>` (and
+    # Chromium resolves the name to the loopback forward), so this block, not the default, answers.
+    server_name: str = "127.0.0.1"
 
     @property
     def home(self) -> str:

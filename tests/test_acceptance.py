@@ -105,7 +105,7 @@ def test_nginx_listens_on_80(host):
 
 
 def test_page_through_nginx(rehearsed, p):
-    r = requests.get(rehearsed.report.http_url + "/", headers={"Host": p.server_name}, timeout=10)
+    r = requests.get(rehearsed.report.http_url, headers={"Host": p.server_name}, timeout=10)
     assert r.status_code == 200
     assert r.text == PAGE
 

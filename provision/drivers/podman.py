@@ -94,4 +94,4 @@ class PodmanDriver(Driver):
         addr = cp.stdout.strip().splitlines()[0]
         if not addr.startswith("127.0.0.1:"):
             raise DriverError(f"guest port 80 is published on {addr}, not on loopback")
-        return f"http://{addr}"
+        return f"http://{addr}/"

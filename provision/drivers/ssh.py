@@ -26,6 +26,12 @@ def control_path(workdir: Path, name: str) -> str:
     return str(Path(tempfile.gettempdir()) / f"rehearse-{os.getuid()}-{name}-%C")
 
 
+def close_master(socket_path: str, ssh_args: list[str]) -> None:
+    """Ask the ssh master on `socket_path` (if any) to exit; testinfra's persists a minute otherwise."""
+    cmd = ["ssh", "-S", socket_path, "-O", "exit", *ssh_args]
+    subprocess.run(cmd, capture_output=True, check=False)
+
+
 def _free_loopback_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,28 +49,31 @@ class LoopbackForward:
         self.ssh_args = ssh_args
         self.socket = control_path(workdir, "http")
         self.port_file = workdir / "http-forward.port"
-
-    def _ssh(self, *options: str, command: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["ssh", "-S", self.socket, *options, *self.ssh_args, *command], capture_output=True, text=True, check=False
-        )
+        self.log = workdir / "http-forward.log"
 
     def url(self) -> str:
         """The forward's URL, opening it unless it is still open."""
-        if self.port_file.is_file() and self._ssh("-O", "check").returncode == 0:
+        check = ["ssh", "-S", self.socket, "-O", "check", *self.ssh_args]
+        if self.port_file.is_file() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
             return f"http://127.0.0.1:{self.port_file.read_text().strip()}/"
         port = _free_loopback_port()
-        cp = self._ssh(
-            "-f", "-M", "-o", "ControlPersist=no", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes",
-            "-L", f"127.0.0.1:{port}:127.0.0.1:80", command=("sleep", str(FORWARD_SECONDS)),
-        )  # fmt: skip
+        # Not through pipes: the backgrounded master would hold them open, and reading them would
+        # wait for its exit. Its messages go to a file instead.
+        with self.log.open("w") as log:
+            cp = subprocess.run(
+                ["ssh", "-S", self.socket, "-f", "-M", "-o", "ControlPersist=no", "-o", "ExitOnForwardFailure=yes",
+                 "-o", "BatchMode=yes", "-L", f"127.0.0.1:{port}:127.0.0.1:80", *self.ssh_args,
+                 "sleep", str(FORWARD_SECONDS)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False,
+            )  # fmt: skip
         if cp.returncode != 0:
-            raise DriverError(f"ssh forward of guest port 80 failed (exit {cp.returncode}): {cp.stderr.strip()}")
+            why = self.log.read_text().strip()
+            raise DriverError(f"ssh forward of guest port 80 failed (exit {cp.returncode}): {why}")
         self.port_file.write_text(f"{port}\n")
         return f"http://127.0.0.1:{port}/"
 
     def close(self) -> None:
-        self._ssh("-O", "exit")
+        close_master(self.socket, self.ssh_args)
         self.port_file.unlink(missing_ok=True)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import vagrant
 
 from provision.drivers import Driver, DriverError
-from provision.drivers.ssh import LoopbackForward, control_path
+from provision.drivers.ssh import LoopbackForward, close_master, control_path
 from provision.platforms import Platform
 
 PROJECT = Path(__file__).resolve().parent.parent.parent  # where the Vagrantfile is
@@ -70,14 +70,20 @@ class VagrantDriver(Driver):
         """Vagrant's own path: its provisioner runs `rehearse apply --target vagrant` on the host."""
         self._call("provision", vm_name=self.machine)
 
-    def halt(self) -> None:
+    def _disconnect(self) -> None:
+        """Close the port-80 forward and testinfra's connection master before the guest goes away."""
         self.forward.close()
+        if self.ssh_config_file.is_file():
+            close_master(control_path(self.workdir, "ssh"), ["-F", str(self.ssh_config_file), self.machine])
+
+    def halt(self) -> None:
+        self._disconnect()
         self._call("halt", vm_name=self.machine)
 
     def destroy(self) -> None:
         if self.status() == "absent":
             return
-        self.forward.close()
+        self._disconnect()
         self._call("destroy", vm_name=self.machine)
         self.ssh_config_file.unlink(missing_ok=True)
 
