@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from playwright.sync_api import Error as PlaywrightError
+
 from provision import drift, platforms
 from provision.browser import find_chromium, look
 from provision.drivers import TARGET_PLATFORM, Driver, DriverError, default_target, get_driver
@@ -14,7 +16,7 @@ from provision.html import write_html
 from provision.junit import write_junit
 from provision.params import Params
 from provision.rehearsal import rehearse
-from provision.report import FAILED, ClaimResult, Report, StepResult, table
+from provision.report import CHANGED, FAILED, RUNNING, UNCHANGED, ClaimResult, Report, StepResult, table
 
 BROWSER_CLAIM = "a browser shows the heading 'Hello There!' in blue"
 
@@ -49,14 +51,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _progress(total: int):
-    def show(step: StepResult) -> None:
-        mark = {"failed": "FAIL", "changed": "chg ", "unchanged": "ok  "}.get(step.status, "    ")
-        print(f"  {mark} {step.id:<4} {step.title:<48} {step.seconds:6.1f} s", flush=True)
-        if step.error:
-            print(f"       {step.error}", flush=True)
-
-    return show
+def show_progress(step: StepResult) -> None:
+    """One line per step; on a terminal the line appears when the step starts and is completed after."""
+    tty = sys.stdout.isatty()
+    if step.status == RUNNING:
+        if tty:
+            print(f"  ...  {step.id:<4} {step.title:<48}", end="", flush=True)
+        return
+    mark = {FAILED: "FAIL", CHANGED: "chg ", UNCHANGED: "ok  "}[step.status]
+    print(f"{chr(13) if tty else ''}  {mark} {step.id:<4} {step.title:<48} {step.seconds:6.1f} s", flush=True)
+    if step.error:
+        print(f"       {step.error}", flush=True)
 
 
 def run_steps(driver: Driver, args: argparse.Namespace, out: Path) -> Report:
@@ -66,7 +71,7 @@ def run_steps(driver: Driver, args: argparse.Namespace, out: Path) -> Report:
     print(f"rehearsing {len(steps)} steps: {driver.platform.name} ({args.mode}) on {driver.target}", flush=True)
     return rehearse(
         guest, driver.platform, args.mode, target=driver.target, report_path=out / "report.json",
-        http_url=driver.http_url(), progress=_progress(len(steps)),
+        http_url=driver.http_url(), progress=show_progress,
     )  # fmt: skip
 
 
@@ -76,10 +81,14 @@ def look_in_browser(report: Report, params: Params, out: Path) -> None:
         print("note: no chromium on PATH, so no screenshot (install the Debian package `chromium`)")
         return
     port = urlsplit(report.http_url).port
-    seen = look(f"http://{params.server_name}:{port}/", out / "screenshot.png", (params.server_name, "127.0.0.1"))
-    report.screenshot = str(seen.screenshot)
-    passed = (seen.status, seen.heading, seen.color) == (200, "Hello There!", "rgb(0, 0, 255)")
-    detail = f"HTTP {seen.status}, heading {seen.heading!r} in {seen.color}"
+    try:
+        seen = look(f"http://{params.server_name}:{port}/", out / "screenshot.png", (params.server_name, "127.0.0.1"))
+    except PlaywrightError as e:  # the page never loaded: that is the claim failing, not the tool
+        passed, detail = False, str(e).splitlines()[0]
+    else:
+        report.screenshot = str(seen.screenshot)
+        passed = (seen.status, seen.heading, seen.color) == (200, "Hello There!", "rgb(0, 0, 255)")
+        detail = f"HTTP {seen.status}, heading {seen.heading!r} in {seen.color}"
     report.steps[-1].claims.append(ClaimResult("browser-blue-heading", BROWSER_CLAIM, passed, detail))
     if not passed:
         report.status = "failed"

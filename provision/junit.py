@@ -4,7 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from provision.report import FAILED, NOT_REACHED, Report, StepResult
+from provision.report import FAILED, NOT_REACHED, RUNNING, Report, StepResult
 
 # Characters XML 1.0 cannot carry at all (terminal escapes from apt, NULs); ElementTree would emit
 # them verbatim and every JUnit consumer would then reject the whole file.
@@ -35,7 +35,7 @@ def render_junit(report: Report) -> str:
         if value := getattr(report, key):
             ET.SubElement(properties, "property", name=key, value=_clean(value))
 
-    failures = skipped = 0
+    failures = skipped = errors = 0
     for step in report.steps:
         case = _case(suite, "step", f"{step.id} {step.title}", step.seconds)
         if step.status == FAILED:
@@ -44,6 +44,9 @@ def render_junit(report: Report) -> str:
         elif step.status == NOT_REACHED:
             skipped += 1
             ET.SubElement(case, "skipped", message="not reached: an earlier step failed")
+        elif step.status == RUNNING:
+            errors += 1
+            ET.SubElement(case, "error", message="interrupted while this step ran").text = _clean(_outputs(step))
     for step in report.steps:
         for claim in step.claims:
             case = _case(suite, f"claim.{step.id}", f"{claim.id}: {claim.text}", 0.0)
@@ -55,7 +58,7 @@ def render_junit(report: Report) -> str:
     tests = sum(1 for _ in suite.iter("testcase"))
     suite.set("tests", str(tests))
     suite.set("failures", str(failures))
-    suite.set("errors", "0")
+    suite.set("errors", str(errors))
     suite.set("skipped", str(skipped))
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

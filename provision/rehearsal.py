@@ -10,6 +10,7 @@ from provision.platforms import Deviation, Platform
 from provision.report import (
     CHANGED,
     FAILED,
+    RUNNING,
     UNCHANGED,
     ClaimResult,
     CommandResult,
@@ -138,7 +139,8 @@ def rehearse(
     http_url: str = "",
     progress: Callable[[StepResult], None] = lambda s: None,
 ) -> Report:
-    """Run every step; stop at the first failure; the report on disk is current after each step."""
+    """Run every step; stop at the first failure. The report on disk is kept current, so an
+    interrupted run leaves a partial report naming the step it was in."""
     steps = platform.steps(mode)
     report = Report(
         platform=platform.name,
@@ -150,9 +152,11 @@ def rehearse(
         steps=[StepResult(s.id, s.title) for s, _ in steps],
     )
     start = time.monotonic()
-    report.status = "passed"
     for (step, devs), result in zip(steps, report.steps, strict=True):
         result.deviations = [deviation_used(d, step) for d in devs]
+        result.status = RUNNING
+        report.save(report_path)
+        progress(result)
         t0 = time.monotonic()
         try:
             apply_step(guest, step, result)
@@ -164,6 +168,8 @@ def rehearse(
         progress(result)
         if report.status == "failed":
             break
+    if report.status != "failed":
+        report.status = "passed"
     report.finished = datetime.now(UTC).isoformat(timespec="seconds")
     report.save(report_path)
     return report

@@ -6,6 +6,7 @@ from pathlib import Path
 
 # Step statuses. "unchanged" also covers steps that leave nothing behind (a test run, `nginx -t`).
 CHANGED, UNCHANGED, FAILED, NOT_REACHED = "changed", "unchanged", "failed", "not reached"
+RUNNING = "running"  # only while the step runs, and in the report of an interrupted run
 
 
 @dataclass

@@ -103,7 +103,7 @@ def test_look_renders_the_report_to_png(tmp_path: Path):
 
 
 def test_missing_chromium_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.setattr("provision.browser.shutil.which", lambda name: None)
+    monkeypatch.setenv("PATH", str(tmp_path))  # a real PATH with no browser on it
     assert find_chromium() is None
     with pytest.raises(ChromiumMissing, match=r"^chromium not found on PATH: install the Debian package `chromium`$"):
         look("http://127.0.0.1:9/", tmp_path / "never.png")

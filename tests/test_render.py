@@ -15,6 +15,7 @@ from provision.report import (
     CHANGED,
     FAILED,
     NOT_REACHED,
+    RUNNING,
     ClaimResult,
     CommandResult,
     Report,
@@ -176,3 +177,14 @@ def test_junit_for_a_failing_report_has_failures_and_skips(tmp_path: Path):
     socket = failed_claims["socket-group-writable: the unix socket is group-writable for www-data"]
     assert socket is not None and socket.get("message") == "no such file: socket"
     assert failed_claims["starts-at-boot: the service starts at boot (enabled for multi-user.target)"] is None
+
+
+def test_junit_of_an_interrupted_run_reports_the_step_as_an_error():
+    report = build_report()
+    report.status, report.steps[6].status = "running", RUNNING
+    for later in report.steps[7:]:
+        later.status = NOT_REACHED
+    suite = ET.fromstring(render_junit(report))
+    assert (suite.get("errors"), suite.get("skipped")) == ("1", str(len(report.steps) - 7))
+    errored = suite.find("testcase[@classname='step']/error/..")
+    assert errored is not None and errored.get("name") == f"{report.steps[6].id} {report.steps[6].title}"
