@@ -98,6 +98,11 @@ def table(report: Report) -> str:
         f"{report.platform} ({report.mode}) on {report.target}: {report.status}, "
         f"{report.seconds:.1f} s, claims {passed}/{len(claims)} held"
     )
+    if deviated := [s.id for s in report.steps if s.deviations]:
+        lines.append(
+            f"verdict: {len(deviated)} of {len(report.steps)} steps need a deviation on {report.platform}: "
+            + ", ".join(deviated)
+        )
     if (failed := report.failed_step) is not None:
         lines.append(f"failed at step {failed.id} ({failed.title}): {failed.error}")
     return "\n".join(lines)

@@ -3,6 +3,8 @@
 Runs unchanged on every target; platform differences are stated here as expectations per platform.
 """
 
+import time
+
 import pytest
 import requests
 
@@ -124,3 +126,17 @@ def test_every_step_applied_and_every_claim_held(rehearsed):
     assert [s.id for s in report.steps] == [s.id for s, _ in rehearsed.platform.steps("adapted")]
     assert all(s.status in ("changed", "unchanged") for s in report.steps)
     assert [c.id for s in report.steps for c in s.claims if not c.passed] == []
+
+
+def test_service_comes_back_after_a_reboot(host, rehearsed, p):
+    """The tutorial's promise for the init job: after a reboot the app is served again, unattended.
+
+    Last in this module: it reboots the shared guest (the page is asked for again after it)."""
+    rehearsed.driver.reboot()
+    deadline = time.monotonic() + 60
+    while not host.file(f"{p.project}/myproject.sock").is_socket and time.monotonic() < deadline:
+        time.sleep(1)
+    assert host.service("myproject").is_running
+    assert len(host.process.filter(comm="uwsgi")) == 6
+    r = requests.get(rehearsed.driver.http_url(), headers={"Host": p.server_name}, timeout=10)
+    assert (r.status_code, r.text) == (200, PAGE)

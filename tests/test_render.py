@@ -20,6 +20,7 @@ from provision.report import (
     CommandResult,
     Report,
     StepResult,
+    table,
 )
 from provision.steps import TUTORIAL
 
@@ -188,3 +189,10 @@ def test_junit_of_an_interrupted_run_reports_the_step_as_an_error():
     assert (suite.get("errors"), suite.get("skipped")) == ("1", str(len(report.steps) - 7))
     errored = suite.find("testcase[@classname='step']/error/..")
     assert errored is not None and errored.get("name") == f"{report.steps[6].id} {report.steps[6].title}"
+
+
+def test_terminal_table_ends_with_the_verdict():
+    lines = table(build_report(fail_at=FAIL_AT)).splitlines()
+    assert [line.split()[0] for line in lines[2 : 2 + len(TUTORIAL)]] == [s.id for s in TUTORIAL]
+    assert lines[-2] == "verdict: 3 of 16 steps need a deviation on bookworm: 3, 4.1, 7"
+    assert lines[-1] == f"failed at step {FAIL_AT} (Create an Upstart script): {FAIL_ERROR}"

@@ -40,6 +40,10 @@ class Driver(ABC):
     def destroy(self) -> None:
         """Remove the guest; a no-op when it is absent."""
 
+    def reboot(self) -> None:
+        """Restart the guest through its init system and return once it has booted."""
+        raise DriverError(f"the {self.name} driver cannot reboot its guest")
+
     def purge(self) -> None:  # noqa: B027 (deliberately empty: most drivers cache nothing)
         """Also drop what is cached to create the guest quickly (a base image); default: nothing."""
 

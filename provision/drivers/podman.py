@@ -65,9 +65,17 @@ class PodmanDriver(Driver):
             )  # fmt: skip
         elif state == "stopped":
             self._podman("start", self.container)
+        self._wait_for_boot()
+        self._mirror_host()
+
+    def _wait_for_boot(self) -> None:
         # "degraded" is fine: a container has units (e.g. for kernel devices) that can't start.
         self._podman("exec", self.container, "systemctl", "is-system-running", "--wait", check=False)
-        self._mirror_host()
+
+    def reboot(self) -> None:
+        # systemd (PID 1) stops every unit on SIGRTMIN+3, then runc starts /sbin/init again.
+        self._podman("restart", "--time", "20", self.container)
+        self._wait_for_boot()
 
     def _mirror_host(self) -> None:
         """Give the guest the host's apt sources, apt settings and extra CA certificates."""

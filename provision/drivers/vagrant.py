@@ -76,6 +76,10 @@ class VagrantDriver(Driver):
         if self.ssh_config_file.is_file():
             close_master(control_path(self.workdir, "ssh"), ["-F", str(self.ssh_config_file), self.machine])
 
+    def reboot(self) -> None:
+        self._disconnect()
+        self._call("reload", vm_name=self.machine, provision=False)
+
     def halt(self) -> None:
         self._disconnect()
         self._call("halt", vm_name=self.machine)
