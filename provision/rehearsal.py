@@ -146,11 +146,15 @@ def rehearse(
         http_url=http_url,
         steps=[StepResult(s.id, s.title) for s, _ in steps],
     )
+    with guest.log.open("a") as f:  # the log accumulates runs; each starts with this line
+        f.write(f"=== {report.started} rehearsal of {platform.name} ({mode}) on {target}\n")
     start = time.monotonic()
     for (step, devs), result in zip(steps, report.steps, strict=True):
         result.deviations = [deviation_used(d, step) for d in devs]
         result.status = RUNNING
         report.save(report_path)
+        with guest.log.open("a") as f:
+            f.write(f"--- step {step.id}: {step.title}\n")
         progress(result)
         t0 = time.monotonic()
         try:
