@@ -48,9 +48,11 @@ def _claim(claim: ClaimResult) -> str:
 
 
 def _deviations(step: StepResult) -> str:
-    if not step.deviations:
+    if not step.deviations and not step.literal:
         return "-"
     items = []
+    if step.literal:
+        items.append(f'<li class="literal">as the tutorial wrote it, this step {escape(step.literal)}</li>')
     for dev in step.deviations:
         replaced = "".join(
             f"<li>{escape(name)} was: <code>{escape(' / '.join(values))}</code></li>"

@@ -42,6 +42,7 @@ class StepResult:
     deviations: list[DeviationUsed] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # guest paths written by this step
     error: str = ""
+    literal: str = ""  # audit mode, deviated steps: "works", or "fails: <why>" as the tutorial wrote it
 
 
 @dataclass
@@ -103,6 +104,7 @@ def table(report: Report) -> str:
             f"verdict: {len(deviated)} of {len(report.steps)} steps need a deviation on {report.platform}: "
             + ", ".join(deviated)
         )
+    lines += [f"  {s.id} as written {s.literal}" for s in report.steps if s.literal]
     if (failed := report.failed_step) is not None:
         lines.append(f"failed at step {failed.id} ({failed.title}): {failed.error}")
     return "\n".join(lines)

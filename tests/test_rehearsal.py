@@ -58,6 +58,19 @@ def test_literal_mode_stops_at_first_broken_step(rehearsed, tmp_path, capsys):
 
 
 @pytest.mark.guest
+def test_audit_mode_earns_every_deviation(rehearsed, tmp_path):
+    """Each deviated step is first tried as the tutorial wrote it: each must fail here, for a reason."""
+    code, report = apply(rehearsed, tmp_path, "--mode", "audit")
+    assert code == 0 and report.status == "passed"
+    literal = {s.id: s.literal for s in report.steps if s.literal}
+    assert set(literal) == {d.step for d in rehearsed.platform.deviations}
+    assert all(verdict.startswith("fails: ") for verdict in literal.values()), literal
+    assert [s.id for s in report.steps if s.deviations] == sorted(literal, key=[s.id for s in report.steps].index)
+    html = (Path(report.log).parent / "report.html").read_text()
+    assert html.count("as the tutorial wrote it, this step fails") == len(literal)
+
+
+@pytest.mark.guest
 @pytest.mark.skipif(find_chromium() is None, reason="no chromium on PATH (Debian package `chromium`)")
 def test_html_report_of_the_rehearsal_in_a_browser(rehearsed):
     html = (rehearsed.out / "report.html").resolve()
