@@ -1,0 +1,306 @@
+"""Opt-in, slow, real run (not part of CI): the rehearsal and the acceptance suite through Vagrant's
+libvirt provider, on a Debian 12 box built here from a debootstrap root filesystem.
+
+    sudo .venv/bin/python benchmarks/vagrant_libvirt.py [--rebuild] > vagrant-libvirt.log 2>&1
+
+Needs root (debootstrap, a network namespace, libvirtd), about 3 GB of free disk while the box is
+built, and 10-20 minutes. Phases, each timed: Debian packages for the host (installed only if
+missing), the box (built once, cached as `.rehearse/cache/rehearse-bookworm-libvirt-<recipe>.box`),
+then, inside the network namespace `rehearse-vm` (loopback only, no route out): virtlogd and
+libvirtd, `vagrant box add`, `vagrant up bookworm --provider=libvirt` (its provisioner rehearses),
+`rehearse apply --target vagrant --platform bookworm`, and the acceptance suite. Whatever was
+started is torn down at the end, failed or not: the machine, libvirt's networks, pools and volumes
+created meanwhile, the daemons (by pid), the namespace, Vagrant's box store.
+
+Deviations of this test box (printed when it runs):
+- software emulation (libvirt domain type `qemu`, TCG): KVM cannot start guests on the machine this
+  was written on (qemu aborts with `failed to set MSR 0x10a`), so everything in the guest is slow.
+- the namespace has no route out, so the box carries the packages step 3/4.1 would fetch and a local
+  wheel folder for step 5.1 (`/etc/pip.conf` points pip at it; uWSGI is there as its source
+  distribution, so step 5.1 still compiles it in the guest).
+"""
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from provision import mirror, standin
+from provision.platforms import BOOKWORM_PACKAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+NETNS = "rehearse-vm"
+MACHINE = "bookworm"
+BOX_NAME = "rehearse/bookworm-local"
+LIBVIRT = "qemu:///system"
+
+HOST_PACKAGES = (
+    "vagrant", "vagrant-libvirt", "libvirt-daemon-system", "libvirt-clients", "qemu-system-x86", "qemu-utils",
+    "dnsmasq-base", "iptables", "debootstrap", "e2fsprogs", "rsync", "iproute2", "openssh-client",
+)  # fmt: skip
+# What a Vagrant base box needs beyond the stand-in's list: sshd for Vagrant's login, a kernel and
+# initrd to boot without a bootloader, udev (systemd-networkd waits for it to set up eth0) and
+# rsync for the synced folder.
+BOX_SYSTEM = ("openssh-server", "linux-image-amd64", "udev", "kmod", "rsync")
+# Offline pre-installs: what bookworm's step 3 and 4.1 deviations install, and step 5.1's
+# `pip install uwsgi flask` plus what building uWSGI's sdist pulls into its build environment.
+OFFLINE_PACKAGES = (*BOOKWORM_PACKAGES, "virtualenv")
+WHEELS = ("flask", "uwsgi", "setuptools", "wheel")
+GUEST_WHEELS = "/opt/rehearse-wheels"
+DEVIATIONS = (
+    "software emulation (libvirt domain type qemu, TCG): KVM cannot start guests on this machine",
+    "the namespace has no route out, so the box carries the packages step 3/4.1 would fetch and a local "
+    f"wheel folder for step 5.1 ({', '.join(OFFLINE_PACKAGES)}; {GUEST_WHEELS}: {', '.join(WHEELS)})",
+)
+
+DISK_GB = 4
+PIP_CONF = f"[global]\nno-index = true\nfind-links = {GUEST_WHEELS}\n"
+NETWORK = "[Match]\nName=eth*\n\n[Network]\nDHCP=yes\n"
+# Merged under the project's Vagrantfile. No bootloader in the image: libvirt boots the box's own
+# kernel with the whole disk as the root filesystem.
+BOX_VAGRANTFILE = """\
+Vagrant.configure("2") do |config|
+  config.vm.provider :libvirt do |lv|
+    lv.driver = "qemu"
+    lv.cpu_mode = "custom"
+    lv.cpu_model = "qemu64"
+    lv.kernel = File.expand_path("vmlinuz", __dir__)
+    lv.initrd = File.expand_path("initrd.img", __dir__)
+    lv.cmd_line = "root=/dev/vda rw console=ttyS0 net.ifnames=0"
+  end
+end
+"""
+RECIPE = hashlib.sha256(
+    "\n".join((standin.INCLUDE, *BOX_SYSTEM, *OFFLINE_PACKAGES, *WHEELS, PIP_CONF, NETWORK, BOX_VAGRANTFILE)).encode()
+).hexdigest()[:12]
+BOX_FILE = ROOT / ".rehearse" / "cache" / f"rehearse-bookworm-libvirt-{RECIPE}.box"
+
+
+def say(message: str) -> None:
+    print(f"[vagrant-libvirt] {message}", flush=True)
+
+
+def run(*cmd: str, netns: bool = False, env: dict[str, str] | None = None, check: bool = True) -> int:
+    """Run a command with its output on ours; `netns`: inside the namespace."""
+    full = ("ip", "netns", "exec", NETNS, *cmd) if netns else cmd
+    say(f"$ {' '.join(full)}")
+    return subprocess.run(full, cwd=ROOT, env=env, check=check).returncode
+
+
+def output(*cmd: str) -> str:
+    return subprocess.run(("ip", "netns", "exec", NETNS, *cmd), capture_output=True, text=True, check=True).stdout
+
+
+@contextlib.contextmanager
+def phase(name: str, timings: dict[str, float]) -> Iterator[None]:
+    say(f"--- {name}")
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        timings[name] = time.monotonic() - start
+        say(f"--- {name}: {timings[name]:.1f} s")
+
+
+def ensure_host_packages() -> None:
+    """apt-get install what is missing (apt-get update first); nothing at all when none is."""
+    query = ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *HOST_PACKAGES]
+    listed = subprocess.run(query, capture_output=True, text=True, check=False).stdout.split("\n")
+    missing = sorted(set(HOST_PACKAGES) - {line.split()[0] for line in listed if line.endswith(" installed")})
+    if missing:
+        run("apt-get", "update")
+        run("apt-get", "install", "-y", "--no-install-recommends", *missing)
+
+
+def insecure_public_key() -> str:
+    """The public half of Vagrant's insecure key, as Debian's vagrant package ships it."""
+    found = sorted(Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-*/keys/vagrant.pub"))
+    if not found:
+        raise SystemExit("vagrant's insecure public key (keys/vagrant.pub) not found")
+    return found[-1].read_text()
+
+
+def configure(rootfs: Path) -> None:
+    """Make the root filesystem a Vagrant base box: vagrant user, boot, network, offline pip."""
+    chroot = ("chroot", str(rootfs))
+    run(*chroot, "useradd", "--create-home", "--shell", "/bin/bash", "vagrant")
+    ssh = rootfs / "home/vagrant/.ssh"
+    ssh.mkdir(mode=0o700)
+    (ssh / "authorized_keys").write_text(insecure_public_key())
+    (ssh / "authorized_keys").chmod(0o600)
+    run(*chroot, "chown", "-R", "vagrant:vagrant", "/home/vagrant/.ssh")
+    sudoers = rootfs / "etc/sudoers.d/vagrant"
+    sudoers.write_text("vagrant ALL=(ALL) NOPASSWD:ALL\n")
+    sudoers.chmod(0o440)
+    # Pass 0: nothing to fsck with before the root is mounted; the kernel mounts it rw already.
+    (rootfs / "etc/fstab").write_text("/dev/vda / ext4 defaults 0 0\n")
+    (rootfs / "etc/hostname").write_text("rehearse-bookworm\n")
+    (rootfs / "etc/hosts").write_text("127.0.0.1 localhost\n127.0.1.1 rehearse-bookworm\n")
+    (rootfs / "etc/systemd/network/50-dhcp.network").write_text(NETWORK)
+    run(*chroot, "systemctl", "enable", "systemd-networkd")
+    (rootfs / "etc/pip.conf").write_text(PIP_CONF)
+    run(sys.executable, "-m", "pip", "download", "--dest", str(rootfs / GUEST_WHEELS.lstrip("/")), *WHEELS)
+    run(*chroot, "apt-get", "clean")
+
+
+def build_box() -> None:
+    """debootstrap, configure, an ext4 disk image as qcow2, and the box: image, kernel, initrd."""
+    BOX_FILE.parent.mkdir(parents=True, exist_ok=True)
+    include = ",".join((standin.INCLUDE, *BOX_SYSTEM, *OFFLINE_PACKAGES))
+    with tempfile.TemporaryDirectory(dir=BOX_FILE.parent, prefix="box-") as tmp:
+        rootfs, box = Path(tmp, "rootfs"), Path(tmp, "box")
+        box.mkdir()
+        suite = standin.SUITE
+        run("debootstrap", "--variant=minbase", f"--include={include}", suite, str(rootfs), mirror.debian_mirror(suite))
+        configure(rootfs)
+        for name in ("vmlinuz", "initrd.img"):
+            shutil.copyfile(sorted((rootfs / "boot").glob(f"{name}-*"))[-1], box / name)
+        raw = Path(tmp, "disk.raw")
+        run("mkfs.ext4", "-q", "-F", "-L", "rehearse", "-d", str(rootfs), str(raw), f"{DISK_GB}G")
+        run("qemu-img", "convert", "-c", "-O", "qcow2", str(raw), str(box / "box.img"))
+        metadata = {"provider": "libvirt", "format": "qcow2", "virtual_size": DISK_GB}
+        (box / "metadata.json").write_text(json.dumps(metadata) + "\n")
+        (box / "Vagrantfile").write_text(BOX_VAGRANTFILE)
+        partial = BOX_FILE.with_suffix(".partial")
+        run("tar", "-C", str(box), "-cf", str(partial), *sorted(p.name for p in box.iterdir()))
+        partial.rename(BOX_FILE)
+
+
+def start_daemon(name: str, stack: contextlib.ExitStack) -> None:
+    """A libvirt daemon in the namespace, stopped by its pid at teardown (`ip netns exec` execs it)."""
+    proc = subprocess.Popen(["ip", "netns", "exec", NETNS, name])
+    stack.callback(stop, proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for_libvirtd() -> None:
+    deadline = time.monotonic() + 60
+    while subprocess.run(["ip", "netns", "exec", NETNS, "virsh", "-c", LIBVIRT, "version"], capture_output=True,
+                         check=False).returncode != 0:  # fmt: skip
+        if time.monotonic() > deadline:
+            raise SystemExit("libvirtd did not answer within 60 s")
+        time.sleep(1)
+
+
+def libvirt_objects() -> dict[str, set[str]]:
+    """Names of libvirt's domains, networks and storage pools, to remove only what this run added."""
+    lists = {"domain": "list", "net": "net-list", "pool": "pool-list"}
+    return {kind: set(output("virsh", "-c", LIBVIRT, cmd, "--all", "--name").split()) for kind, cmd in lists.items()}
+
+
+def remove_new_libvirt_objects(before: dict[str, set[str]]) -> None:
+    """Whatever `vagrant up` added and `vagrant destroy` leaves: the box's volume, its pool, the network."""
+    new = {kind: names - before[kind] for kind, names in libvirt_objects().items()}
+    virsh = ("virsh", "-c", LIBVIRT)
+    for domain in new["domain"]:
+        run(*virsh, "destroy", domain, netns=True, check=False)
+        run(*virsh, "undefine", domain, "--remove-all-storage", netns=True, check=False)
+    for pool in new["pool"]:
+        for line in output(*virsh, "vol-list", pool).splitlines()[2:]:
+            if line.split():
+                run(*virsh, "vol-delete", line.split()[0], "--pool", pool, netns=True, check=False)
+        run(*virsh, "pool-destroy", pool, netns=True, check=False)
+        run(*virsh, "pool-undefine", pool, netns=True, check=False)
+    for net in new["net"]:
+        run(*virsh, "net-destroy", net, netns=True, check=False)
+        run(*virsh, "net-undefine", net, netns=True, check=False)
+
+
+def delete_namespace() -> None:
+    """Stop what is still in the namespace (ssh forwards this run opened), then delete it."""
+    pids = subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True, text=True, check=False).stdout.split()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), 15)
+    run("ip", "netns", "delete", NETNS, check=False)
+
+
+def first_rehearsal() -> str:
+    """The provisioner's rehearsal as its report has it (the next `apply` overwrites the report)."""
+    report = json.loads((ROOT / ".rehearse" / f"vagrant-{MACHINE}" / "report.json").read_text())
+    statuses = [s["status"] for s in report["steps"]]
+    return f"{report['status']} in {report['seconds']:.1f} s, steps: " + ", ".join(
+        f"{n} {s}" for s in sorted(set(statuses)) for n in [statuses.count(s)]
+    )
+
+
+def rehearse(stack: contextlib.ExitStack, timings: dict[str, float]) -> int:
+    """Everything in the namespace; returns the acceptance suite's exit code."""
+    if not (ROOT / ".vagrant").exists():  # any vagrant command in the project creates it
+        stack.callback(shutil.rmtree, ROOT / ".vagrant", ignore_errors=True)
+    vagrant_home = Path(tempfile.mkdtemp(dir=ROOT / ".rehearse", prefix="vagrant-home-"))
+    stack.callback(shutil.rmtree, vagrant_home, ignore_errors=True)
+    vagrant_home.chmod(0o755)  # qemu runs as libvirt-qemu and reads the box's kernel and initrd from here
+    env = os.environ | {
+        "VAGRANT_HOME": str(vagrant_home),
+        "VAGRANT_DEFAULT_PROVIDER": "libvirt",
+        "VAGRANT_CHECKPOINT_DISABLE": "1",  # no version check: there is no route out
+        "LIBVIRT_DEFAULT_URI": LIBVIRT,
+        f"REHEARSE_{MACHINE.upper()}_BOX": BOX_NAME,
+    }
+    run("ip", "netns", "add", NETNS)
+    stack.callback(delete_namespace)
+    run("ip", "-n", NETNS, "link", "set", "lo", "up")
+    with phase("libvirtd + virtlogd in the namespace", timings):
+        start_daemon("virtlogd", stack)
+        start_daemon("libvirtd", stack)
+        wait_for_libvirtd()
+    stack.callback(remove_new_libvirt_objects, libvirt_objects())
+    with phase("vagrant box add", timings):
+        run("vagrant", "box", "add", "--name", BOX_NAME, str(BOX_FILE), netns=True, env=env)
+    stack.callback(run, "vagrant", "destroy", "-f", MACHINE, netns=True, env=env, check=False)
+    with phase("vagrant up (boot + provisioner: first rehearsal)", timings):
+        run("vagrant", "up", MACHINE, "--provider=libvirt", netns=True, env=env)
+    say(f"first rehearsal (the provisioner's): {first_rehearsal()}")
+    cli = (sys.executable, "-m", "provision.cli")
+    with phase("rehearse apply (second run)", timings):
+        run(*cli, "apply", "--target", "vagrant", "--platform", MACHINE, netns=True, env=env)
+    tests = ("tests/test_acceptance.py", "tests/test_rehearsal.py", "--target", "vagrant", "--platform", MACHINE)
+    with phase("acceptance suite", timings):
+        return run(sys.executable, "-m", "pytest", *tests, netns=True, env=env, check=False)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rebuild", action="store_true", help="build the box even if a cached one exists")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: debootstrap, network namespaces and libvirtd need it")
+    for deviation in DEVIATIONS:
+        say(f"deviation of this test box: {deviation}")
+    timings: dict[str, float] = {}
+    code = 1
+    try:
+        with phase("host packages", timings):
+            ensure_host_packages()
+        with phase("box (build or reuse)", timings):
+            if args.rebuild or not BOX_FILE.is_file():
+                build_box()
+            say(f"box: {BOX_FILE.relative_to(ROOT)} ({BOX_FILE.stat().st_size / 2**20:.0f} MiB)")
+        with contextlib.ExitStack() as stack:
+            code = rehearse(stack, timings)
+            say("tearing down")
+    finally:
+        for name, seconds in timings.items():
+            say(f"{name:<52} {seconds:8.1f} s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
