@@ -56,10 +56,10 @@ def show_progress(step: StepResult) -> None:
     tty = sys.stdout.isatty()
     if step.status == RUNNING:
         if tty:
-            print(f"  ...  {step.id:<4} {step.title:<48}", end="", flush=True)
+            print(f"  ...  {step.id:<4} {step.title:<52}", end="", flush=True)
         return
     mark = {FAILED: "FAIL", CHANGED: "chg ", UNCHANGED: "ok  "}[step.status]
-    print(f"{chr(13) if tty else ''}  {mark} {step.id:<4} {step.title:<48} {step.seconds:6.1f} s", flush=True)
+    print(f"{chr(13) if tty else ''}  {mark} {step.id:<4} {step.title:<52} {step.seconds:6.1f} s", flush=True)
     if step.error:
         print(f"       {step.error}", flush=True)
 
