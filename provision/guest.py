@@ -53,9 +53,13 @@ class Guest:
         start = time.monotonic()
         out = self.host.run(wrapped)
         result = Result(command, out.rc, out.stdout + out.stderr, time.monotonic() - start)
-        with self.log.open("a") as f:
-            f.write(f"$ {command}  # exit {result.exit_code}, {result.seconds:.1f} s\n{result.output}\n")
+        self.note(f"$ {command}  # exit {result.exit_code}, {result.seconds:.1f} s\n{result.output}")
         return result
+
+    def note(self, text: str) -> None:
+        """Append to the rehearsal log, which keeps every run's full output."""
+        with self.log.open("a") as f:
+            f.write(text + "\n")
 
     def sync_file(self, path: str, content: str, *, sudo: bool) -> bool:
         """Make `path` hold `content`, as the reader's editor would; False when it already did."""

@@ -19,7 +19,7 @@ from provision.report import (
     Report,
     StepResult,
 )
-from provision.steps import TUTORIAL, Claim, File, Serve, Step
+from provision.steps import Claim, File, Serve, Step, tutorial_step
 
 SERVE_WAIT = 30.0  # seconds a foreground server gets to answer before its claim fails
 
@@ -110,7 +110,7 @@ def apply_step(guest: Guest, step: Step, result: StepResult) -> None:
 def literal_works(guest: Guest, step_id: str, result: StepResult) -> bool:
     """Audit mode: try a deviated step as the tutorial wrote it first, keeping the evidence either way."""
     # No probe: the adapted form's effect may already be in place, and would hide the verdict.
-    literal = replace(next(s for s in TUTORIAL if s.id == step_id), probe=None)
+    literal = replace(tutorial_step(step_id), probe=None)
     try:
         apply_step(guest, literal, result)
     except (StepFailed, OSError) as e:
@@ -130,7 +130,7 @@ def _describe(item: object) -> str:
 
 def deviation_used(dev: Deviation, step: Step) -> DeviationUsed:
     """What the deviation replaced, in the tutorial's words, so the report shows both sides."""
-    original = next(s for s in TUTORIAL if s.id == step.id)
+    original = tutorial_step(step.id)
     replaced = {}
     for name in dev.changes:
         value = getattr(original, name)
@@ -161,15 +161,14 @@ def rehearse(
         http_url=http_url,
         steps=[StepResult(s.id, s.title) for s, _ in steps],
     )
-    with guest.log.open("a") as f:  # the log accumulates runs; each starts with this line
-        f.write(f"=== {report.started} rehearsal of {platform.name} ({mode}) on {target}\n")
+    # The log accumulates runs; each, and each step, starts with a marker line.
+    guest.note(f"=== {report.started} rehearsal of {platform.name} ({mode}) on {target}")
     start = time.monotonic()
     for (step, devs), result in zip(steps, report.steps, strict=True):
         result.deviations = [deviation_used(d, step) for d in devs]
         result.status = RUNNING
         report.save(report_path)
-        with guest.log.open("a") as f:
-            f.write(f"--- step {step.id}: {step.title}\n")
+        guest.note(f"--- step {step.id}: {step.title}")
         progress(result)
         t0 = time.monotonic()
         try:

@@ -239,3 +239,8 @@ TUTORIAL: tuple[Step, ...] = (
         claims=(NGINX_CLAIM,),
     ),
 )
+
+
+def tutorial_step(step_id: str) -> Step:
+    """The catalogue's step `step_id`, as the tutorial wrote it."""
+    return next(s for s in TUTORIAL if s.id == step_id)
