@@ -13,10 +13,11 @@ import pytest
 import testinfra
 
 from provision import cli, platforms
-from provision.drivers import TARGET_PLATFORM, Driver, default_target, get_driver
-from provision.params import Params
+from provision.guests.driver import Driver, GuestSpec
+from provision.guests.targets import default_target, get_driver, target_kind
 from provision.platforms import Platform
-from provision.report import Report
+from provision.reports.record import Report
+from provision.tutorial.params import Params
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,7 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="podman, vagrant or ssh://user@host (env REHEARSE_TARGET)",
     )
     group.addoption(
-        "--platform", default=os.environ.get("REHEARSE_PLATFORM"), help="trusty or bookworm (default: the target's own)"
+        "--platform",
+        default=os.environ.get("REHEARSE_PLATFORM"),
+        help=f"{' or '.join(platforms.PLATFORMS)} (default: the target's own)",
     )
     group.addoption("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
 
@@ -35,19 +38,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @dataclass(frozen=True)
 class Rehearsed:
     driver: Driver
+    platform: Platform
     report: Report
     params: Params
     out: Path  # the state dir: report.json, report.html, junit.xml, rehearsal.log
-
-    @property
-    def platform(self) -> Platform:
-        return self.driver.platform
 
 
 @pytest.fixture(scope="session")
 def rehearsed(pytestconfig: pytest.Config) -> Rehearsed:
     target = pytestconfig.getoption("target")
-    platform = platforms.get(pytestconfig.getoption("platform") or TARGET_PLATFORM.get(target, "trusty"))
+    platform = platforms.for_target(target_kind(target), pytestconfig.getoption("platform"))
     workdir = pytestconfig.getoption("workdir").resolve()
     out = cli.state_dir(workdir, target, platform.name)
     code = cli.main(["up", "--target", target, "--platform", platform.name, "--workdir", str(workdir)])
@@ -59,7 +59,8 @@ def rehearsed(pytestconfig: pytest.Config) -> Rehearsed:
             f"{failed.error if failed else 'see log'}; log: {out / 'rehearsal.log'}",
             pytrace=False,
         )
-    return Rehearsed(get_driver(target, platform, out), report, Params(), out)
+    driver = get_driver(target, GuestSpec(platform.name, platform.image), out)
+    return Rehearsed(driver, platform, report, Params(), out)
 
 
 @pytest.fixture(scope="session")

@@ -4,21 +4,23 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from playwright.sync_api import Error as PlaywrightError
+from rich.console import Console
 
-from provision import drift, platforms
-from provision.browser import find_chromium, look
-from provision.drivers import TARGET_PLATFORM, Driver, DriverError, default_target, get_driver
-from provision.guest import Guest
-from provision.html import write_html
-from provision.junit import write_junit
-from provision.params import Params
-from provision.rehearsal import rehearse
-from provision.report import CHANGED, FAILED, RUNNING, UNCHANGED, ClaimResult, Report, StepResult, table
-
-BROWSER_CLAIM = "a browser shows the heading 'Hello There!' in blue"
+from provision import platforms
+from provision.errors import RehearseError
+from provision.guests.driver import Driver, GuestSpec
+from provision.guests.targets import default_target, get_driver, target_kind
+from provision.guests.transport import Guest
+from provision.platforms import Mode, Platform
+from provision.rehearsal.claims import Context
+from provision.rehearsal.runner import rehearse
+from provision.reports.htmlpage import write_html
+from provision.reports.junit import write_junit
+from provision.reports.record import Report
+from provision.reports.terminal import StepProgress, show
+from provision.tutorial import drift
+from provision.tutorial.params import Params
 
 
 def state_dir(workdir: Path, target: str, platform: str) -> Path:
@@ -38,12 +40,12 @@ def parser() -> argparse.ArgumentParser:
     for name, help_ in guest_cmds.items():
         s = sub.add_parser(name, help=help_)
         s.add_argument("--target", default=default_target(), help="podman, vagrant or ssh://user@host")
-        s.add_argument("--platform", help="trusty or bookworm (default: the target's own)")
+        s.add_argument("--platform", help=f"{' or '.join(platforms.PLATFORMS)} (default: the target's own)")
         s.add_argument("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
         if name == "destroy":
             s.add_argument("--purge", action="store_true", help="also remove the cached base image")
         if name in ("up", "apply"):
-            s.add_argument("--mode", default="adapted", choices=platforms.MODES)
+            s.add_argument("--mode", type=Mode, default=Mode.ADAPTED, choices=list(Mode))
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
             s.add_argument("--server-name", default=Params.server_name, help="the tutorial's `server_domain_or_IP`")
     d = sub.add_parser("drift", help="compare a tutorial's code blocks (Markdown) with the step catalogue")
@@ -51,48 +53,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def show_progress(step: StepResult) -> None:
-    """One line per step; on a terminal the line appears when the step starts and is completed after."""
-    tty = sys.stdout.isatty()
-    if step.status == RUNNING:
-        if tty:
-            print(f"  ...  {step.id:<4} {step.title:<52}", end="", flush=True)
-        return
-    mark = {FAILED: "FAIL", CHANGED: "chg ", UNCHANGED: "ok  "}[step.status]
-    print(f"{chr(13) if tty else ''}  {mark} {step.id:<4} {step.title:<52} {step.seconds:6.1f} s", flush=True)
-    if step.error:
-        print(f"       {step.error}", flush=True)
-
-
-def run_steps(driver: Driver, args: argparse.Namespace, out: Path) -> Report:
-    params = Params(user=args.user, server_name=args.server_name)
-    guest = Guest(driver.host_spec(), params, out / "rehearsal.log")
-    steps = driver.platform.steps(args.mode)
-    print(f"rehearsing {len(steps)} steps: {driver.platform.name} ({args.mode}) on {driver.target}", flush=True)
+def run_steps(driver: Driver, platform: Platform, args: argparse.Namespace, out: Path, console: Console) -> Report:
+    ctx = Context(
+        guest=Guest(driver.host_spec(), out / "rehearsal.log"),
+        params=Params(user=args.user, server_name=args.server_name),
+        http_url=driver.http_url(),
+        screenshot=out / "screenshot.png",
+    )
+    console.print(f"rehearsing {len(platform.plan(args.mode))} steps: {platform.name} ({args.mode}) on {driver.target}")
     return rehearse(
-        guest, driver.platform, args.mode, target=driver.target, report_path=out / "report.json",
-        http_url=driver.http_url(), progress=show_progress,
-    )  # fmt: skip
-
-
-def look_in_browser(report: Report, params: Params, out: Path) -> None:
-    """Open the served page in headless Chromium as the reader would; its verdict joins step 8.4."""
-    if find_chromium() is None:
-        print("note: no chromium on PATH, so no screenshot (install the Debian package `chromium`)")
-        return
-    port = urlsplit(report.http_url).port
-    try:
-        seen = look(f"http://{params.server_name}:{port}/", out / "screenshot.png", (params.server_name, "127.0.0.1"))
-    except PlaywrightError as e:  # the page never loaded: that is the claim failing, not the tool
-        passed, detail = False, str(e).splitlines()[0]
-    else:
-        report.screenshot = str(seen.screenshot)
-        passed = (seen.status, seen.heading, seen.color) == (200, "Hello There!", "rgb(0, 0, 255)")
-        detail = f"HTTP {seen.status}, heading {seen.heading!r} in {seen.color}"
-    report.steps[-1].claims.append(ClaimResult("browser-blue-heading", BROWSER_CLAIM, passed, detail))
-    if not passed:
-        report.status = "failed"
-        report.steps[-1].status, report.steps[-1].error = FAILED, f"claim 'browser-blue-heading' failed: {detail}"
+        ctx, platform, args.mode, target=driver.target, report_path=out / "report.json", progress=StepProgress(console)
+    )
 
 
 def write_reports(report: Report, out: Path) -> None:
@@ -103,13 +74,15 @@ def write_reports(report: Report, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    console = Console(highlight=False)
     try:
         if args.command == "drift":
-            return drift.report(args.markdown)
-        platform = platforms.get(args.platform or TARGET_PLATFORM.get(args.target, "trusty"))
+            return drift.main(args.markdown)
+        kind = target_kind(args.target)
+        platform = platforms.for_target(kind, args.platform)
         out = state_dir(args.workdir, args.target, platform.name)
         out.mkdir(parents=True, exist_ok=True)
-        driver = get_driver(args.target, platform, out)
+        driver = get_driver(args.target, GuestSpec(platform.name, platform.image), out)
         if args.command == "status":
             print(driver.status())
             return 0
@@ -123,12 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if args.command == "up":
                 driver.up()
-            report = run_steps(driver, args, out)
-            if report.status == "passed":
-                look_in_browser(report, Params(user=args.user, server_name=args.server_name), out)
+            report = run_steps(driver, platform, args, out, console)
         write_reports(report, out)
         print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {report.log})")
-        print(table(report))
+        show(report, console)
         if (failed := report.failed_step) is not None:
             print(
                 f"rehearse: step {failed.id} ({failed.title}) failed: {failed.error} (log: {report.log})",
@@ -136,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
         return 0
-    except (DriverError, ValueError, FileNotFoundError) as e:
+    except RehearseError as e:
+        print(f"rehearse: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except FileNotFoundError as e:
         print(f"rehearse: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

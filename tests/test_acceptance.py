@@ -8,7 +8,8 @@ import time
 import pytest
 import requests
 
-from provision.params import PAGE
+from provision.platforms import Mode
+from provision.tutorial.params import PAGE
 
 pytestmark = pytest.mark.guest
 
@@ -123,7 +124,7 @@ def test_tutorial_checkpoint_served_then_stopped(host, rehearsed, port):
 
 def test_every_step_applied_and_every_claim_held(rehearsed):
     report = rehearsed.report
-    assert [s.id for s in report.steps] == [s.id for s, _ in rehearsed.platform.steps("adapted")]
+    assert [s.id for s in report.steps] == [p.step.id for p in rehearsed.platform.plan(Mode.ADAPTED)]
     assert all(s.status in ("changed", "unchanged") for s in report.steps)
     assert [c.id for s in report.steps for c in s.claims if not c.passed] == []
 

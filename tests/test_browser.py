@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from test_render import FAIL_AT, PNG_SIZE, build_report, tiny_png
 
-from provision.browser import ChromiumMissing, find_chromium, look, open_page
-from provision.html import write_html
-from provision.params import PAGE
-from provision.report import FAILED, NOT_REACHED
+from provision.rehearsal.browser import ChromiumMissing, find_chromium, look, open_page
+from provision.reports.htmlpage import write_html
+from provision.reports.record import Status
+from provision.tutorial.params import PAGE
 
 needs_chromium = pytest.mark.skipif(
     find_chromium() is None, reason="no chromium on PATH (Debian package `chromium`): cannot look at pages"
@@ -77,9 +77,9 @@ def test_report_reads_right_in_chromium(tmp_path: Path):
             cells = row.locator("td")
             assert (cells.nth(0).inner_text(), cells.nth(2).inner_text()) == (step.id, step.status)
 
-        failed = page.locator(f"tr.step[data-status='{FAILED}'] .status").first
+        failed = page.locator(f"tr.step[data-status='{Status.FAILED}'] .status").first
         assert failed.evaluate("el => getComputedStyle(el).color") == FAILED_RED
-        assert page.locator(f"tr.step[data-status='{NOT_REACHED}']").count() > 0
+        assert page.locator(f"tr.step[data-status='{Status.NOT_REACHED}']").count() > 0
 
         # The failing output is folded away until the reader opens it.
         output = page.locator("details.command pre")

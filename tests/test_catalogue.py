@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from provision import mirror, platforms
-from provision.params import PAGE, Params
-from provision.steps import TUTORIAL
+from provision import platforms
+from provision.guests import mirror
+from provision.platforms import Mode
+from provision.tutorial.params import PAGE, Params
+from provision.tutorial.steps import TUTORIAL
 
 IDS = ["2", "3", "4.1", "4.2", "4.3", "4.4", "5.1", "5.2", "5.3", "6.1", "6.2", "7", "8.1", "8.2", "8.3", "8.4"]
 ARTIFACTS = ["myproject.py", "wsgi.py", "myproject.ini", "myproject.conf", "myproject.service", "nginx/myproject"]
@@ -23,9 +25,9 @@ def test_catalogue_follows_the_tutorials_order_and_numbering():
 
 def test_literal_mode_is_the_catalogue_verbatim():
     for platform in platforms.PLATFORMS.values():
-        steps = platform.steps("literal")
-        assert [s for s, _ in steps] == list(TUTORIAL)
-        assert all(devs == () for _, devs in steps)
+        plan = platform.plan(Mode.LITERAL)
+        assert [p.step for p in plan] == list(TUTORIAL)
+        assert all(p.deviations == () and not p.try_literal_first for p in plan)
 
 
 def test_every_deviation_has_a_one_line_reason_and_a_real_step():
@@ -37,17 +39,27 @@ def test_every_deviation_has_a_one_line_reason_and_a_real_step():
 
 
 def test_bookworm_deviates_exactly_where_debian_12_differs():
-    adapted = platforms.BOOKWORM.steps("adapted")
-    assert [s.id for s, devs in adapted if devs] == ["3", "4.1", "7"]
-    unit = next(s for s, _ in adapted if s.id == "7")
+    adapted = platforms.PLATFORMS["bookworm"].plan(Mode.ADAPTED)
+    assert [p.step.id for p in adapted if p.deviations] == ["3", "4.1", "7"]
+    unit = next(p.step for p in adapted if p.step.id == "7")
     assert [f.path for f in unit.files] == ["/etc/systemd/system/myproject.service"]
 
 
-def test_unknown_platform_and_mode_are_refused():
+def test_audit_tries_the_tutorials_form_first_exactly_where_a_deviation_applies():
+    for platform in platforms.PLATFORMS.values():
+        audit = platform.plan(Mode.AUDIT)
+        assert [p.try_literal_first for p in audit] == [bool(p.deviations) for p in audit]
+        assert [p.step for p in audit] == [p.step for p in platform.plan(Mode.ADAPTED)]
+        assert [p.original for p in audit] == list(TUTORIAL)
+
+
+def test_unknown_platform_and_unbootable_pairs_are_refused():
     with pytest.raises(ValueError, match="unknown platform 'xenial'"):
         platforms.get("xenial")
-    with pytest.raises(ValueError, match="unknown mode 'verbatim'"):
-        platforms.BOOKWORM.steps("verbatim")
+    with pytest.raises(ValueError, match="the podman driver cannot boot platform 'trusty' \\(it boots: bookworm\\)"):
+        platforms.for_target("podman", "trusty")
+    assert platforms.for_target("podman").name == "bookworm"
+    assert platforms.for_target("vagrant").name == "trusty"
 
 
 @pytest.mark.parametrize("name", ARTIFACTS)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.drift import Finding, check, check_file, code_blocks, format_findings, report
+from provision.tutorial.drift import Finding, check, check_file, code_blocks, format_findings, main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAITHFUL = FIXTURES / "faithful.md"
@@ -103,9 +103,9 @@ def test_code_blocks_reads_tilde_fences_tags_and_an_unclosed_fence() -> None:
 
 
 def test_report_prints_and_returns_the_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
-    assert report(FAITHFUL) == 0
+    assert main(FAITHFUL) == 0
     assert capsys.readouterr().out.startswith("faithful:")
-    assert report(FIXTURES / "missing_block.md") == 1
+    assert main(FIXTURES / "missing_block.md") == 1
     assert capsys.readouterr().out.splitlines() == [
         "missing  step 8.3  sudo nginx -t: no code block shows it",
         "missing  step 5.3  ~/myproject/wsgi.py: no code block shows app/wsgi.py",

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from provision import cli
-from provision.browser import find_chromium, open_page
-from provision.report import NOT_REACHED, UNCHANGED, Report
+from provision.rehearsal.browser import find_chromium, open_page
+from provision.reports.record import Report, Status
 
 # Where each platform's verbatim tutorial first breaks: step, command, and what its output says.
 LITERAL_BREAKS = {
@@ -31,7 +31,7 @@ def apply(rehearsed, workdir: Path, *extra: str) -> tuple[int, Report]:
 def test_second_run_changes_nothing(rehearsed, tmp_path):
     code, report = apply(rehearsed, tmp_path)
     assert code == 0
-    assert {s.id: s.status for s in report.steps} == {s.id: UNCHANGED for s in report.steps}
+    assert {s.id: s.status for s in report.steps} == {s.id: Status.UNCHANGED for s in report.steps}
 
 
 @pytest.mark.guest
@@ -46,7 +46,7 @@ def test_literal_mode_stops_at_first_broken_step(rehearsed, tmp_path, capsys):
     last = failed.commands[-1]
     assert last.command == command and last.exit_code != 0
     assert says in last.output_tail
-    assert [s.status for s in report.steps[report.steps.index(failed) + 1 :]] == [NOT_REACHED] * (
+    assert [s.status for s in report.steps[report.steps.index(failed) + 1 :]] == [Status.NOT_REACHED] * (
         len(report.steps) - report.steps.index(failed) - 1
     )
     # One line naming the step; the full log and the partial report stay on disk.

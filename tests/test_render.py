@@ -1,28 +1,21 @@
 """The HTML and JUnit renderings of a rehearsal record, checked without a browser."""
 
 import base64
+import io
 import struct
 import xml.etree.ElementTree as ET
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
-from provision.html import render_html, write_html
-from provision.junit import render_junit, write_junit
-from provision.platforms import BOOKWORM
-from provision.rehearsal import deviation_used
-from provision.report import (
-    CHANGED,
-    FAILED,
-    NOT_REACHED,
-    RUNNING,
-    ClaimResult,
-    CommandResult,
-    Report,
-    StepResult,
-    table,
-)
-from provision.steps import TUTORIAL
+from rich.console import Console
+
+from provision.platforms import PLATFORMS, Mode
+from provision.reports.htmlpage import render_html, write_html
+from provision.reports.junit import render_junit, write_junit
+from provision.reports.record import ClaimResult, CommandResult, DeviationUsed, Outcome, Report, Status, StepResult
+from provision.reports.terminal import show
+from provision.tutorial.steps import TUTORIAL
 
 FAIL_AT = "7"  # the systemd deviation's step: a failure there exercises deviations and claims together
 FAIL_ERROR = "`sudo systemctl restart myproject` exited 1"
@@ -49,16 +42,17 @@ def build_report(fail_at: str | None = None, screenshot: str = "") -> Report:
     """A bookworm/adapted record over the real catalogue; with `fail_at`, that step fails and the rest are
     not reached."""
     steps, failed = [], False
-    for step, devs in BOOKWORM.steps("adapted"):
+    for planned in PLATFORMS["bookworm"].plan(Mode.ADAPTED):
+        step = planned.step
         result = StepResult(step.id, step.title)
-        result.deviations = [deviation_used(d, step) for d in devs]
+        result.deviations = [DeviationUsed(d.reason, d.replaced(planned.original)) for d in planned.deviations]
         if not failed:
-            result.status, result.seconds = CHANGED, 1.5
+            result.status, result.seconds = Status.CHANGED, 1.5
             result.commands = [CommandResult(c, 0, 0.5, "ok") for c in step.commands]
             result.claims = [ClaimResult(c.id, c.text, True) for c in step.all_claims]
         if step.id == fail_at:
             failed = True
-            result.status, result.error = FAILED, FAIL_ERROR
+            result.status, result.error = Status.FAILED, FAIL_ERROR
             result.commands[-1] = CommandResult(step.commands[-1], 1, 0.2, FAIL_OUTPUT)
             result.claims[0] = ClaimResult(result.claims[0].id, result.claims[0].text, False, "no such file: socket")
         steps.append(result)
@@ -69,7 +63,7 @@ def build_report(fail_at: str | None = None, screenshot: str = "") -> Report:
         started="2024-05-01T12:00:00+00:00",
         finished="2024-05-01T12:03:00+00:00",
         seconds=180.0,
-        status="failed" if failed else "passed",
+        status=Outcome.FAILED if failed else Outcome.PASSED,
         log="/tmp/rehearsal/run.log",
         http_url="http://127.0.0.1:41234" if screenshot else "",
         screenshot=screenshot,
@@ -95,7 +89,7 @@ def test_passing_report_lists_every_step_and_all_claims_held():
     report = build_report()
     page = render_html(report)
     claims = sum(len(s.claims) for s in report.steps)
-    assert StepRows(page).statuses == {s.id: CHANGED for s in TUTORIAL}
+    assert StepRows(page).statuses == {s.id: Status.CHANGED for s in TUTORIAL}
     for step in TUTORIAL:
         assert step.title in page
     assert f'<span id="claims-held">{claims}/{claims}</span>' in page
@@ -110,8 +104,8 @@ def test_failing_report_shows_failure_deviation_and_unreached_steps():
     statuses = StepRows(page).statuses
     ids = [s.id for s in TUTORIAL]
     after = ids[ids.index(FAIL_AT) + 1 :]
-    assert statuses[FAIL_AT] == FAILED
-    assert after and all(statuses[i] == NOT_REACHED for i in after)
+    assert statuses[FAIL_AT] == Status.FAILED
+    assert after and all(statuses[i] == Status.NOT_REACHED for i in after)
     assert "Rehearsal bookworm (adapted): failed" in page
     assert '<a href="#step-7">7 Create an Upstart script</a>' in page
     # The systemd deviation, with what it replaced, escaped.
@@ -161,7 +155,7 @@ def test_junit_for_a_passing_report_counts_steps_and_claims():
 def test_junit_for_a_failing_report_has_failures_and_skips(tmp_path: Path):
     report = build_report(fail_at=FAIL_AT)
     suite = ET.parse(write_junit(report, tmp_path / "junit.xml")).getroot()
-    unreached = sum(s.status == NOT_REACHED for s in report.steps)
+    unreached = sum(s.status == Status.NOT_REACHED for s in report.steps)
     assert (suite.get("failures"), suite.get("skipped")) == ("2", str(unreached))  # the step and its claim
     assert len(suite.findall("testcase/skipped")) == unreached
 
@@ -182,9 +176,9 @@ def test_junit_for_a_failing_report_has_failures_and_skips(tmp_path: Path):
 
 def test_junit_of_an_interrupted_run_reports_the_step_as_an_error():
     report = build_report()
-    report.status, report.steps[6].status = "running", RUNNING
+    report.status, report.steps[6].status = "running", Status.RUNNING
     for later in report.steps[7:]:
-        later.status = NOT_REACHED
+        later.status = Status.NOT_REACHED
     suite = ET.fromstring(render_junit(report))
     assert (suite.get("errors"), suite.get("skipped")) == ("1", str(len(report.steps) - 7))
     errored = suite.find("testcase[@classname='step']/error/..")
@@ -192,7 +186,13 @@ def test_junit_of_an_interrupted_run_reports_the_step_as_an_error():
 
 
 def test_terminal_table_ends_with_the_verdict():
-    lines = table(build_report(fail_at=FAIL_AT)).splitlines()
-    assert [line.split()[0] for line in lines[2 : 2 + len(TUTORIAL)]] == [s.id for s in TUTORIAL]
+    out = io.StringIO()
+    show(build_report(fail_at=FAIL_AT), Console(file=out, width=400, color_system=None))
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["step", "title", "status", "seconds", "deviations"]
+    report = build_report(fail_at=FAIL_AT)
+    rows = lines[1 : 1 + len(TUTORIAL)]
+    assert [row.split()[0] for row in rows] == [s.id for s in TUTORIAL]
+    assert [f" {s.status} " in row for s, row in zip(report.steps, rows, strict=True)] == [True] * len(rows)
     assert lines[-2] == "verdict: 3 of 16 steps need a deviation on bookworm: 3, 4.1, 7"
     assert lines[-1] == f"failed at step {FAIL_AT} (Create an Upstart script): {FAIL_ERROR}"

@@ -5,11 +5,12 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from provision import wheelhouse
-from provision.params import Params
-from provision.platforms import OLD_RELEASES, TRUSTY
-from provision.steps import TUTORIAL
-from provision.wheelhouse import GUEST_DIR
+from provision.guests import wheelhouse
+from provision.guests.wheelhouse import GUEST_DIR
+from provision.platforms import Mode
+from provision.platforms.trusty import OLD_RELEASES, TRUSTY
+from provision.tutorial.params import Params
+from provision.tutorial.steps import TUTORIAL
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -55,19 +56,19 @@ def test_upstart_job_has_the_stanzas_the_checks_rely_on() -> None:
 
 
 def test_literal_trusty_is_the_tutorial_verbatim() -> None:
-    steps = TRUSTY.steps("literal")
-    assert all(devs == () for _, devs in steps)
-    assert tuple(step for step, _ in steps) == TUTORIAL
-    typed = [cmd for step, _ in steps if not step.as_root for cmd in step.commands]
+    plan = TRUSTY.plan(Mode.LITERAL)
+    assert all(p.deviations == () for p in plan)
+    assert tuple(p.step for p in plan) == TUTORIAL
+    typed = [cmd for p in plan if not p.step.as_root for cmd in p.step.commands]
     assert typed == TUTORIAL_LINES
 
 
 def test_adapted_trusty_deviates_exactly_where_expected() -> None:
-    used = {step.id: devs for step, devs in TRUSTY.steps("adapted") if devs}
+    used = {p.step.id: p.deviations for p in TRUSTY.plan(Mode.ADAPTED) if p.deviations}
     assert sorted(used) == ["3", "4.1", "5.1"]
     for devs in used.values():
         assert len(devs) == 1 and devs[0].reason and "\n" not in devs[0].reason
-    adapted = {step.id: step for step, _ in TRUSTY.steps("adapted")}
+    adapted = {p.step.id: p.step for p in TRUSTY.plan(Mode.ADAPTED)}
     update, install = adapted["3"].run
     assert update.startswith("sudo apt-get update || ") and "old-releases.ubuntu.com" in update
     assert install == "sudo apt-get install python-pip python-dev nginx build-essential"
@@ -105,9 +106,3 @@ def test_wheelhouse_guest_path_is_the_vagrant_synced_folder() -> None:
     rel = wheelhouse.HOST_DIR.relative_to(PROJECT).as_posix()
     assert f"/vagrant/{rel}" == GUEST_DIR
     assert re.search(rf'^WHEELHOUSE = "{re.escape(rel)}"$', (PROJECT / "Vagrantfile").read_text(), re.M)
-
-
-def test_trusty_checks_expect_upstart() -> None:
-    assert TRUSTY.init == "upstart"
-    step7 = next(step for step, _ in TRUSTY.steps("adapted") if step.id == "7")
-    assert step7.run == ("sudo start myproject",) and "initctl status myproject" in (step7.probe or "")

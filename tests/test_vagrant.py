@@ -10,12 +10,15 @@ import pytest
 import testinfra
 from testinfra.backend import parse_hostspec
 
-from provision.drivers import DriverError
-from provision.drivers.ssh import SOCKET_PATH_MAX, SshDriver, control_path
-from provision.drivers.vagrant import PROJECT, VagrantDriver, state_word, with_control_path
-from provision.platforms import BOOKWORM, TRUSTY
+from provision.errors import DriverError
+from provision.guests.driver import GuestSpec
+from provision.guests.ssh import SshDriver
+from provision.guests.sshlib import SOCKET_PATH_MAX, control_path
+from provision.guests.vagrant import VagrantDriver, state_word, with_control_path
+from provision.layout import PROJECT
 
 VAGRANTFILE = PROJECT / "Vagrantfile"
+TRUSTY_GUEST = GuestSpec("trusty")
 
 # What `vagrant ssh-config trusty` prints for a VirtualBox machine (stands in for a real one here).
 VIRTUALBOX_SSH_CONFIG = """Host trusty
@@ -85,7 +88,7 @@ def test_driver_up_boots_without_vagrant_provisioner_mocked_virtualbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No recursion: the driver's `vagrant up` never runs the provisioner that calls `rehearse apply`."""
-    driver = VagrantDriver(TRUSTY, tmp_path)
+    driver = VagrantDriver(TRUSTY_GUEST, tmp_path)
     calls: list[list[str]] = []
     monkeypatch.setattr(driver.vagrant, "_call_vagrant_command", lambda args: calls.append(args))
     monkeypatch.setattr(driver.vagrant, "ssh_config", lambda vm_name=None: VIRTUALBOX_SSH_CONFIG)
@@ -129,7 +132,7 @@ def test_control_path_falls_back_to_temp_dir_when_too_deep(tmp_path: Path) -> No
 def test_host_spec_reaches_testinfra_ssh_backend_mocked_virtualbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    driver = VagrantDriver(TRUSTY, tmp_path)
+    driver = VagrantDriver(TRUSTY_GUEST, tmp_path)
     monkeypatch.setattr(driver.vagrant, "ssh_config", lambda vm_name=None: VIRTUALBOX_SSH_CONFIG)
     spec = driver.host_spec()
     host, kw = parse_hostspec(spec)
@@ -143,8 +146,8 @@ def test_host_spec_reaches_testinfra_ssh_backend_mocked_virtualbox(
 
 
 def test_vagrant_driver_names_its_machine_after_the_platform(tmp_path: Path) -> None:
-    assert VagrantDriver(TRUSTY, tmp_path).machine == "trusty"
-    assert VagrantDriver(BOOKWORM, tmp_path).machine == "bookworm"
+    assert VagrantDriver(TRUSTY_GUEST, tmp_path).machine == "trusty"
+    assert VagrantDriver(GuestSpec("bookworm"), tmp_path).machine == "bookworm"
     assert re.search(r'^\s*"bookworm" => \{', VAGRANTFILE.read_text(), re.M)
 
 
@@ -156,7 +159,7 @@ def test_vagrant_driver_names_its_machine_after_the_platform(tmp_path: Path) -> 
     ],
 )
 def test_ssh_driver_host_spec_is_the_url(tmp_path: Path, url: str, spec: str, user: str, port: str | None) -> None:
-    driver = SshDriver(TRUSTY, tmp_path, url)
+    driver = SshDriver(TRUSTY_GUEST, tmp_path, url)
     assert driver.host_spec() == spec and driver.target == url
     backend = testinfra.get_host(driver.host_spec()).backend
     assert (backend.host.name, backend.host.user, backend.host.port) == ("example.test", user, port)
@@ -165,11 +168,11 @@ def test_ssh_driver_host_spec_is_the_url(tmp_path: Path, url: str, spec: str, us
 @pytest.mark.parametrize("url", ["ssh://", "ssh://host:notaport", "ssh://host/path", "ssh://host?x=1", "http://host"])
 def test_ssh_driver_rejects_bad_urls(tmp_path: Path, url: str) -> None:
     with pytest.raises(DriverError):
-        SshDriver(TRUSTY, tmp_path, url)
+        SshDriver(TRUSTY_GUEST, tmp_path, url)
 
 
 def test_ssh_driver_needs_ssh_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert shutil.which("ssh") is None
     with pytest.raises(DriverError, match="ssh not found"):
-        SshDriver(TRUSTY, tmp_path, "ssh://deploy@example.test")
+        SshDriver(TRUSTY_GUEST, tmp_path, "ssh://deploy@example.test")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from provision import wheelhouse
-from provision.wheelhouse import HOST_DIR, PIP_TARGET, contents, ensure, missing, pins
+from provision.guests import wheelhouse
+from provision.guests.wheelhouse import HOST_DIR, PIP_TARGET, contents, ensure, missing, pins
 
 
 @pytest.fixture(scope="module")

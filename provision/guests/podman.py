@@ -1,11 +1,13 @@
-"""The stand-in guest: a Debian 12 container with systemd as PID 1, under rootful podman."""
+"""Stand-in guests: a container with the platform's own init as PID 1, under rootful podman."""
 
 import resource
 import subprocess
 from pathlib import Path
 
-from provision import mirror, standin
-from provision.drivers import Driver, DriverError
+from provision.errors import DriverError
+from provision.guests import mirror
+from provision.guests.driver import Driver, GuestSpec
+from provision.guests.image import ImageRecipe
 
 GUEST_CA_DIR = "/usr/local/share/ca-certificates"
 
@@ -19,12 +21,17 @@ def _limit(kind: int, ceiling: int) -> int:
 
 class PodmanDriver(Driver):
     name = "podman"
-    platforms = ("bookworm",)
     tool = "podman"
+
+    def __init__(self, spec: GuestSpec, workdir: Path) -> None:
+        super().__init__(spec, workdir)
+        if spec.image is None:
+            raise DriverError(f"the podman driver has no image recipe for {spec.name!r}")
+        self.image: ImageRecipe = spec.image
 
     @property
     def container(self) -> str:
-        return f"rehearse-{self.platform.name}"
+        return f"rehearse-{self.spec.name}"
 
     @property
     def log(self) -> Path:
@@ -49,8 +56,8 @@ class PodmanDriver(Driver):
 
     def up(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if not standin.image_exists():
-            standin.build(self.workdir.parent / "cache", self.log)
+        if not self.image.exists():
+            self.image.build(self.workdir.parent / "cache", self.log)
         state = self.status()
         if state == "absent":
             nofile, nproc = _limit(resource.RLIMIT_NOFILE, 20000), _limit(resource.RLIMIT_NPROC, 32768)
@@ -60,7 +67,7 @@ class PodmanDriver(Driver):
                 "--runtime", "runc", "--systemd", "always",
                 "--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}",
                 "--publish", "127.0.0.1::80",
-                standin.IMAGE, "/sbin/init",
+                self.image.tag, self.image.init,
                 cleanup=True,
             )  # fmt: skip
         elif state == "stopped":
@@ -91,8 +98,7 @@ class PodmanDriver(Driver):
             self._podman("rm", "--force", "--time", "5", self.container)
 
     def purge(self) -> None:
-        if standin.image_exists():
-            self._podman("rmi", "--force", standin.IMAGE)
+        self.image.remove()
 
     def host_spec(self) -> str:
         return f"podman://{self.container}"

@@ -1,10 +1,9 @@
 """The tutorial's placeholders (`user`, `/home/user`, `server_domain_or_IP`) as parameters."""
 
 from dataclasses import dataclass
-from pathlib import Path
 from string import Template
 
-APP_DIR = Path(__file__).resolve().parent.parent / "app"
+from provision.layout import APP
 
 # The page the tutorial's app returns; every "you should see" checkpoint compares against it.
 PAGE = "<h1 style='color:blue'>Hello There!</h1>"
@@ -37,4 +36,4 @@ class Params:
 
     def artifact(self, name: str) -> str:
         """An `app/` file with its placeholders filled."""
-        return self.expand((APP_DIR / name).read_text())
+        return self.expand((APP / name).read_text())

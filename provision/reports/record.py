@@ -1,12 +1,28 @@
-"""The rehearsal's record: one JSON per run, and its terminal rendering."""
+"""The rehearsal's record: one JSON per run, kept current while the run goes on."""
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
-# Step statuses. "unchanged" also covers steps that leave nothing behind (a test run, `nginx -t`).
-CHANGED, UNCHANGED, FAILED, NOT_REACHED = "changed", "unchanged", "failed", "not reached"
-RUNNING = "running"  # only while the step runs, and in the report of an interrupted run
+
+class Status(StrEnum):
+    """A step's status. `unchanged` also covers steps that leave nothing behind (a test run, `nginx -t`)."""
+
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    NOT_REACHED = "not reached"
+    RUNNING = "running"  # only while the step runs, and in the report of an interrupted run
+
+
+class Outcome(StrEnum):
+    """The whole rehearsal's status."""
+
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
 
 
 @dataclass
@@ -35,7 +51,7 @@ class DeviationUsed:
 class StepResult:
     id: str
     title: str
-    status: str = NOT_REACHED
+    status: Status = Status.NOT_REACHED
     seconds: float = 0.0
     commands: list[CommandResult] = field(default_factory=list)
     claims: list[ClaimResult] = field(default_factory=list)
@@ -53,7 +69,7 @@ class Report:
     started: str
     finished: str = ""
     seconds: float = 0.0
-    status: str = "running"  # running | passed | failed
+    status: Outcome = Outcome.RUNNING
     log: str = ""
     http_url: str = ""  # where the guest's port 80 is reachable from the host (loopback)
     screenshot: str = ""
@@ -61,10 +77,19 @@ class Report:
 
     @property
     def failed_step(self) -> StepResult | None:
-        return next((s for s in self.steps if s.status == FAILED), None)
+        return next((s for s in self.steps if s.status == Status.FAILED), None)
+
+    @property
+    def claims(self) -> list[ClaimResult]:
+        return [c for s in self.steps for c in s.claims]
+
+    @property
+    def deviated(self) -> list[StepResult]:
+        return [s for s in self.steps if s.deviations]
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
+        """Write atomically: a reader (or a crash) never sees half a report."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2))
         tmp.replace(path)
 
@@ -75,6 +100,7 @@ class Report:
             StepResult(
                 **{
                     **s,
+                    "status": Status(s["status"]),
                     "commands": [CommandResult(**c) for c in s["commands"]],
                     "claims": [ClaimResult(**c) for c in s["claims"]],
                     "deviations": [DeviationUsed(**d) for d in s["deviations"]],
@@ -82,29 +108,4 @@ class Report:
             )
             for s in data.pop("steps")
         ]
-        return cls(**data, steps=steps)
-
-
-def table(report: Report) -> str:
-    """The per-step summary printed at the end of a rehearsal."""
-    rows = [("step", "title", "status", "seconds", "deviations")]
-    for s in report.steps:
-        rows.append((s.id, s.title, s.status, f"{s.seconds:.1f}", "; ".join(d.reason for d in s.deviations) or "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
-    lines.insert(1, "-" * min(120, max(len(line) for line in lines)))
-    claims = [c for s in report.steps for c in s.claims]
-    passed = sum(c.passed for c in claims)
-    lines.append(
-        f"{report.platform} ({report.mode}) on {report.target}: {report.status}, "
-        f"{report.seconds:.1f} s, claims {passed}/{len(claims)} held"
-    )
-    if deviated := [s.id for s in report.steps if s.deviations]:
-        lines.append(
-            f"verdict: {len(deviated)} of {len(report.steps)} steps need a deviation on {report.platform}: "
-            + ", ".join(deviated)
-        )
-    lines += [f"  {s.id} as written {s.literal}" for s in report.steps if s.literal]
-    if (failed := report.failed_step) is not None:
-        lines.append(f"failed at step {failed.id} ({failed.title}): {failed.error}")
-    return "\n".join(lines)
+        return cls(**{**data, "status": Outcome(data["status"])}, steps=steps)

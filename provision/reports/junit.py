@@ -4,7 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from provision.report import FAILED, NOT_REACHED, RUNNING, Report, StepResult
+from provision.reports.record import Report, Status, StepResult
 
 # Characters XML 1.0 cannot carry at all (terminal escapes from apt, NULs); ElementTree would emit
 # them verbatim and every JUnit consumer would then reject the whole file.
@@ -38,13 +38,13 @@ def render_junit(report: Report) -> str:
     failures = skipped = errors = 0
     for step in report.steps:
         case = _case(suite, "step", f"{step.id} {step.title}", step.seconds)
-        if step.status == FAILED:
+        if step.status == Status.FAILED:
             failures += 1
             ET.SubElement(case, "failure", message=_clean(step.error or "step failed")).text = _clean(_outputs(step))
-        elif step.status == NOT_REACHED:
+        elif step.status == Status.NOT_REACHED:
             skipped += 1
             ET.SubElement(case, "skipped", message="not reached: an earlier step failed")
-        elif step.status == RUNNING:
+        elif step.status == Status.RUNNING:
             errors += 1
             ET.SubElement(case, "error", message="interrupted while this step ran").text = _clean(_outputs(step))
     for step in report.steps:

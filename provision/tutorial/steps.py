@@ -9,7 +9,7 @@ rehearsal change nothing. Platforms swap fields of a step through explicit devia
 import shlex
 from dataclasses import dataclass
 
-from provision.params import PAGE
+from provision.tutorial.params import PAGE
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,16 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class BrowserClaim:
+    """What the reader sees opening the server's address in a browser: the first heading, as rendered."""
+
+    id: str
+    text: str
+    heading: str
+    color: str  # as getComputedStyle reports it, e.g. "rgb(0, 0, 255)"
+
+
+@dataclass(frozen=True)
 class Serve:
     """A server the reader starts in the foreground, looks at in a browser, then stops with CTRL-C."""
 
@@ -55,6 +65,13 @@ class Shell:
     cwd: str = "~"
     venv: bool = False
 
+    def prelude(self) -> str:
+        """The line that puts a fresh shell in this state; each of a step's lines runs after it."""
+        lines = ["cd ~", f"cd {self.cwd}"]
+        if self.venv:
+            lines.append("source myprojectenv/bin/activate")
+        return " && ".join(lines)
+
 
 HOME = Shell()
 PROJECT = Shell(cwd="~/myproject")
@@ -69,7 +86,7 @@ class Step:
     files: tuple[File, ...] = ()
     shell: Shell = HOME
     probe: str | None = None  # None: the step leaves nothing behind, so it always runs
-    claims: tuple[Claim, ...] = ()
+    claims: tuple[Claim | BrowserClaim, ...] = ()
     as_root: bool = False  # only the prerequisite, which creates the reader's account
     note: str = ""
 
@@ -80,7 +97,7 @@ class Step:
         return edits + tuple(r.command if isinstance(r, Serve) else r for r in self.run)
 
     @property
-    def all_claims(self) -> tuple[Claim, ...]:
+    def all_claims(self) -> tuple[Claim | BrowserClaim, ...]:
         return tuple(r.claim for r in self.run if isinstance(r, Serve)) + self.claims
 
 
@@ -112,6 +129,9 @@ SOCKET_CLAIM = Claim(
     expect="socket ${user} www-data 660\n",
 )
 NGINX_CLAIM = page_claim("nginx-port-80", "nginx serves the page on port 80", 80, host="${server_name}")
+BROWSER_CLAIM = BrowserClaim(
+    "browser-blue-heading", "a browser shows the heading 'Hello There!' in blue", "Hello There!", "rgb(0, 0, 255)"
+)
 
 TUTORIAL: tuple[Step, ...] = (
     Step(
@@ -236,7 +256,7 @@ TUTORIAL: tuple[Step, ...] = (
         "Restart nginx",
         run=("sudo service nginx restart",),
         probe=NGINX_CLAIM.probe + f" | grep -qxF {shlex.quote(PAGE)}",
-        claims=(NGINX_CLAIM,),
+        claims=(NGINX_CLAIM, BROWSER_CLAIM),
     ),
 )
 

@@ -3,7 +3,7 @@
 Trusty's pip 1.5.4 runs on Python 2.7.6, which has no SNI, and PyPI has refused clients without
 SNI since 2021. So the host downloads the pinned releases (`constraints-py27.txt`) into the
 project's state dir, and the Vagrant guest installs them from its synced folder with `--no-index`.
-Run `python -m provision.wheelhouse` to build it (the Vagrantfile does, before `vagrant up`).
+Run `python -m provision.guests.wheelhouse` to build it (the Vagrantfile does, before `vagrant up`).
 """
 
 import shutil
@@ -24,7 +24,8 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-PROJECT = Path(__file__).resolve().parent.parent
+from provision.layout import PROJECT
+
 CONSTRAINTS = Path(__file__).with_name("constraints-py27.txt")
 HOST_DIR = PROJECT / ".rehearse" / "wheelhouse-py27"
 # The Vagrantfile's default synced folder maps the project root to /vagrant.
@@ -34,7 +35,7 @@ COPY = "constraints.txt"  # the pins, copied beside the packages: the guest's `p
 # Trusty's interpreter: CPython 2.7.6, UCS-4 build (cp27mu), x86_64. pip's --python-version only
 # filters tags and Requires-Python; markers are evaluated here against this environment.
 PIP_TARGET = ("--python-version", "2.7", "--implementation", "cp", "--abi", "cp27mu", "--platform", "manylinux1_x86_64")
-TRUSTY_PYTHON = default_environment() | {
+TRUSTY_PYTHON: dict[str, str] = {k: str(v) for k, v in default_environment().items()} | {
     "python_version": "2.7",
     "python_full_version": "2.7.6",
     "implementation_name": "cpython",

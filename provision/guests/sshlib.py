@@ -1,16 +1,13 @@
-"""A machine that already exists, reached over ssh (`ssh://user@host[:port]`), and the ssh plumbing
-the Vagrant driver shares: control sockets and a loopback forward of the guest's port 80."""
+"""ssh plumbing the ssh and Vagrant drivers share: control sockets and a loopback forward of the
+guest's port 80."""
 
 import os
 import socket
 import subprocess
-import sys
 import tempfile
-import urllib.parse
 from pathlib import Path
 
-from provision.drivers import Driver, DriverError
-from provision.platforms import Platform
+from provision.errors import DriverError
 
 # A unix socket path holds about 104 bytes; ssh expands %C to 40 hex digits and appends a
 # 17-character suffix while binding.
@@ -35,7 +32,8 @@ def close_master(socket_path: str, ssh_args: list[str]) -> None:
 def _free_loopback_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class LoopbackForward:
@@ -75,58 +73,3 @@ class LoopbackForward:
     def close(self) -> None:
         close_master(self.socket, self.ssh_args)
         self.port_file.unlink(missing_ok=True)
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class SshDriver(Driver):
-    """An existing machine: `up` checks it answers, `destroy` leaves it alone; both say so."""
-
-    name = "ssh"
-    platforms = ("trusty", "bookworm")
-    tool = "ssh"
-
-    def __init__(self, platform: Platform, workdir: Path, url: str) -> None:
-        super().__init__(platform, workdir)
-        parts = urllib.parse.urlsplit(url)
-        try:
-            port = parts.port
-        except ValueError as e:
-            raise DriverError(f"bad port in {url!r}: {e}") from None
-        if parts.scheme != "ssh" or not parts.hostname or parts.path not in ("", "/") or parts.query:
-            raise DriverError(f"expected ssh://user@host[:port], got {url!r}")
-        self.url = url.rstrip("/")
-        self.user = parts.username
-        self.destination = f"{self.user}@{parts.hostname}" if self.user else parts.hostname
-        self.ssh_args = (["-p", str(port)] if port else []) + [self.destination]
-        self.forward = LoopbackForward(self.ssh_args, workdir)
-
-    @property
-    def target(self) -> str:
-        return self.url
-
-    def status(self) -> str:
-        """running when it answers over ssh; an existing machine that does not counts as stopped."""
-        cp = subprocess.run(
-            ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *self.ssh_args, "true"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return "running" if cp.returncode == 0 else "stopped"
-
-    def up(self) -> None:
-        say(f"{self.url}: an existing machine, nothing to create; checking that it answers")
-        if self.status() != "running":
-            raise DriverError(f"{self.url} does not answer over ssh (BatchMode: key authentication only)")
-
-    def destroy(self) -> None:
-        say(f"{self.url}: an existing machine, not destroyed; closing the port-80 forward only")
-        self.forward.close()
-
-    def host_spec(self) -> str:
-        # Steps that act as root go through sudo unless the login already is root.
-        return self.url if self.user == "root" else f"{self.url}?sudo=true"
-
-    def http_url(self) -> str:
-        return self.forward.url()

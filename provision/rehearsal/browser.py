@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, ViewportSize, sync_playwright
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 
@@ -26,7 +26,7 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 
-VIEWPORT = {"width": 1024, "height": 600}
+VIEWPORT: ViewportSize = {"width": 1024, "height": 600}
 TIMEOUT_MS = 20_000
 
 

@@ -2,29 +2,30 @@
 
 import shutil
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from provision.platforms import Platform
+from provision.errors import DriverError
+from provision.guests.image import ImageRecipe
 
 
-class DriverError(RuntimeError):
-    """A guest could not be created or reached; the message is the one line the user sees."""
+@dataclass(frozen=True)
+class GuestSpec:
+    """What a driver needs to know of the guest it makes: its name, and its image for podman."""
+
+    name: str
+    image: ImageRecipe | None = None
 
 
 class Driver(ABC):
     name: ClassVar[str]
-    platforms: ClassVar[tuple[str, ...]]  # platforms this driver can boot
     tool: ClassVar[str]  # the host command it needs
 
-    def __init__(self, platform: Platform, workdir: Path) -> None:
-        if platform.name not in self.platforms:
-            raise DriverError(
-                f"the {self.name} driver cannot boot platform {platform.name!r} (it boots: {', '.join(self.platforms)})"
-            )
+    def __init__(self, spec: GuestSpec, workdir: Path) -> None:
         if shutil.which(self.tool) is None:
             raise DriverError(f"{self.tool} not found on PATH: the {self.name} driver needs it (see README, set-up)")
-        self.platform = platform
+        self.spec = spec
         self.workdir = workdir
 
     @property
@@ -58,29 +59,3 @@ class Driver(ABC):
     @abstractmethod
     def http_url(self) -> str:
         """Where the guest's port 80 is reachable from the host, on loopback only."""
-
-
-def default_target() -> str:
-    """VirtualBox present: the tutorial's own box under Vagrant. Otherwise the podman stand-in."""
-    return "vagrant" if shutil.which("VBoxManage") else "podman"
-
-
-def get_driver(target: str, platform: Platform, workdir: Path) -> Driver:
-    """The driver for `target`: `podman`, `vagrant` or `ssh://user@host[:port]`."""
-    # Imported here: each driver module imports this one for the base class.
-    if target == "podman":
-        from provision.drivers.podman import PodmanDriver
-
-        return PodmanDriver(platform, workdir)
-    if target == "vagrant":
-        from provision.drivers.vagrant import VagrantDriver
-
-        return VagrantDriver(platform, workdir)
-    if target.startswith("ssh://"):
-        from provision.drivers.ssh import SshDriver
-
-        return SshDriver(platform, workdir, target)
-    raise DriverError(f"unknown target {target!r} (choose podman, vagrant or ssh://user@host)")
-
-
-TARGET_PLATFORM = {"podman": "bookworm", "vagrant": "trusty"}

@@ -13,11 +13,10 @@ from typing import Any
 
 import vagrant
 
-from provision.drivers import Driver, DriverError
-from provision.drivers.ssh import LoopbackForward, close_master, control_path
-from provision.platforms import Platform
-
-PROJECT = Path(__file__).resolve().parent.parent.parent  # where the Vagrantfile is
+from provision.errors import DriverError
+from provision.guests.driver import Driver, GuestSpec
+from provision.guests.sshlib import LoopbackForward, close_master, control_path
+from provision.layout import PROJECT
 
 # Vagrant's states (libvirt's too, as python-vagrant normalizes them) in the contract's three words.
 STATES = {vagrant.Vagrant.RUNNING: "running", vagrant.Vagrant.NOT_CREATED: "absent"}
@@ -38,16 +37,17 @@ def with_control_path(ssh_config: str, path: str) -> str:
 
 class VagrantDriver(Driver):
     name = "vagrant"
-    platforms = ("trusty", "bookworm")
     tool = "vagrant"
 
-    def __init__(self, platform: Platform, workdir: Path) -> None:
-        super().__init__(platform, workdir)
-        self.machine = platform.name
+    def __init__(self, spec: GuestSpec, workdir: Path) -> None:
+        super().__init__(spec, workdir)
+        self.machine = spec.name  # the Vagrantfile names each machine after its platform
         self.log = workdir / "driver.log"
         self.ssh_config_file = workdir / "ssh-config"
-        log_cm = vagrant.make_file_cm(str(self.log))
-        self.vagrant = vagrant.Vagrant(root=str(PROJECT), out_cm=log_cm, err_cm=log_cm)
+        log_cm = vagrant.make_file_cm(str(self.log))  # type: ignore[no-untyped-call]
+        self.vagrant = vagrant.Vagrant(  # type: ignore[no-untyped-call]
+            root=str(PROJECT), out_cm=log_cm, err_cm=log_cm
+        )
         self.forward = LoopbackForward(["-F", str(self.ssh_config_file), self.machine], workdir)
 
     def _call(self, what: str, **kwargs: Any) -> Any:

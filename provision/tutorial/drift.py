@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from provision.params import Params
-from provision.steps import TUTORIAL, File, Step
+from markdown_it import MarkdownIt
+
+from provision.tutorial.params import Params
+from provision.tutorial.steps import TUTORIAL, File, Step
 
 # The words the tutorial prints where the reader puts their own values.
 TUTORIAL_WORDS = Params(user="user", server_name="server_domain_or_IP")
 
 SHELL_LANGS = frozenset({"bash", "sh", "shell", "console", "zsh"})
 
-# Up to 3 spaces of indent, then ``` or ~~~ and an optional language tag (CommonMark).
-_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})\s*(?P<lang>[^`\s]*)")
+_MARKDOWN = MarkdownIt("commonmark")
 # A comment starts at a `#` at a line's start or after whitespace, so `a#b` survives.
 _COMMENT = re.compile(r"(?:^|\s)#.*$")
 _EDITOR = re.compile(r"^(?:sudo )?nano (?P<path>\S+)$")
@@ -63,27 +64,14 @@ class _Expected:
 
 
 def code_blocks(markdown: str) -> list[Block]:
-    """The fenced code blocks of `markdown`, in order; an unclosed fence runs to the end."""
-    blocks: list[Block] = []
-    opening: re.Match[str] | None = None
-    start, body = 0, []
-    for number, text in enumerate(markdown.splitlines(), 1):
-        if opening is None:
-            if match := _FENCE.match(text):
-                opening, start, body = match, number, []
-        elif _is_closing(text, opening["fence"]):
-            blocks.append(Block(opening["lang"].lower(), tuple(body), start))
-            opening = None
-        else:
-            body.append(text)
-    if opening is not None:
-        blocks.append(Block(opening["lang"].lower(), tuple(body), start))
+    """The fenced code blocks of `markdown`, in order, read as CommonMark reads them (indented
+    fences, tildes, blocks inside lists); an unclosed fence runs to the end."""
+    blocks = []
+    for token in _MARKDOWN.parse(markdown):
+        if token.type == "fence" and token.map is not None:
+            lang = token.info.split()[0].lower() if token.info.strip() else ""
+            blocks.append(Block(lang, tuple(token.content.splitlines()), token.map[0] + 1))
     return blocks
-
-
-def _is_closing(text: str, fence: str) -> bool:
-    stripped = text.strip()
-    return len(text) - len(text.lstrip(" ")) <= 3 and len(stripped) >= len(fence) and set(stripped) == {fence[0]}
 
 
 def _config_line(text: str) -> str:
@@ -229,7 +217,7 @@ def format_findings(findings: Sequence[Finding]) -> str:
     return "\n".join(out)
 
 
-def report(path: str | Path, out: TextIO | None = None) -> int:
+def main(path: str | Path, out: TextIO | None = None) -> int:
     """Print the drift report for the tutorial at `path`; 0 when faithful, 1 when drift is found.
 
     A missing or unreadable file raises OSError (the caller decides how to say so).

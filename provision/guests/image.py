@@ -1,0 +1,65 @@
+"""A podman guest's image: a Debian root filesystem debootstrapped from the host's mirror, imported.
+
+Built once and cached as a local image under a tag that hashes the recipe, so changing the recipe
+builds a new image instead of reusing a stale one.
+"""
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.errors import DriverError
+from provision.guests import mirror
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    """A minbase Debian `suite` with `include` packages, booting `init` as PID 1."""
+
+    suite: str
+    include: tuple[str, ...]
+    init: str = "/sbin/init"
+
+    @property
+    def tag(self) -> str:
+        recipe = f"{self.suite}\n{','.join(self.include)}\n{self.init}"
+        return f"localhost/rehearse-{self.suite}:{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+    def exists(self) -> bool:
+        return subprocess.run(["podman", "image", "exists", self.tag], check=False).returncode == 0
+
+    def build(self, cache: Path, log: Path) -> float:
+        """debootstrap the root filesystem and import it; returns the seconds it took."""
+        for tool in ("debootstrap", "podman"):
+            if shutil.which(tool) is None:
+                raise DriverError(f"{tool} not found on PATH: building the guest image needs it (see README, set-up)")
+        cache.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        with tempfile.TemporaryDirectory(dir=cache, prefix="rootfs-") as rootfs, log.open("a") as out:
+            include = ",".join(self.include)
+            mirror_uri = mirror.debian_mirror(self.suite)
+            commands = (
+                ["debootstrap", "--variant=minbase", f"--include={include}", self.suite, rootfs, mirror_uri],
+                [
+                    "sh",
+                    "-c",
+                    f'tar -C "$1" -c . | podman import --change "CMD={self.init}" - "$2"',
+                    "sh",
+                    rootfs,
+                    self.tag,
+                ],
+            )
+            for cmd in commands:
+                out.write(f"$ {' '.join(cmd)}\n")
+                out.flush()
+                if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode != 0:
+                    raise DriverError(f"building the guest image failed at `{cmd[0]}`: see {log}")
+        return time.monotonic() - start
+
+    def remove(self) -> None:
+        if self.exists():
+            subprocess.run(["podman", "rmi", "--force", self.tag], capture_output=True, check=False)

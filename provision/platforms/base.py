@@ -1,0 +1,83 @@
+"""What a platform is: the deviations it needs from the tutorial, how a guest of it is made, and what
+the acceptance checks expect of it. A mode turns a platform into a plan, in this one place."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from provision.guests.image import ImageRecipe
+from provision.tutorial.steps import TUTORIAL, BrowserClaim, Claim, File, Serve, Step
+
+
+class Mode(StrEnum):
+    """How the tutorial is run on a platform."""
+
+    ADAPTED = "adapted"  # the platform's deviations applied, so the deploy completes
+    LITERAL = "literal"  # the tutorial verbatim, stopping at the first step that breaks
+    AUDIT = "audit"  # adapted, but each deviated step is first tried as written, so every deviation is earned
+
+
+def _describe(item: object) -> str:
+    match item:
+        case Serve(command=text) | File(path=text) | Claim(text=text) | BrowserClaim(text=text):
+            return text
+    return str(item)
+
+
+@dataclass(frozen=True)
+class Deviation:
+    step: str
+    reason: str  # one line: why the tutorial's form cannot work on this platform
+    changes: Mapping[str, Any]  # Step field -> replacement value
+
+    def apply(self, step: Step) -> Step:
+        return replace(step, **self.changes)
+
+    def replaced(self, original: Step) -> dict[str, list[str]]:
+        """What the deviation replaced, in the tutorial's words, so a report can show both sides."""
+        out = {}
+        for name in self.changes:
+            value = getattr(original, name)
+            out[name] = [_describe(i) for i in (value if isinstance(value, tuple) else (value,))]
+        return out
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step as a platform runs it in a mode."""
+
+    step: Step  # what runs
+    original: Step  # the tutorial's own form
+    deviations: tuple[Deviation, ...]
+    try_literal_first: bool = False  # audit: the tutorial's form is tried before the deviation
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the acceptance suite checks that differs between platforms."""
+
+    init: str  # the init system testinfra's `host.service` finds: "upstart" or "systemd"
+    packages: tuple[str, ...]  # installed once the tutorial (with its deviations) has run
+    service_file: str  # the init system's definition of the app's service
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    description: str
+    expect: Expectations
+    targets: tuple[str, ...]  # the drivers that can boot it: podman, vagrant, ssh
+    deviations: tuple[Deviation, ...] = ()
+    image: ImageRecipe | None = None  # how the podman driver builds its guest
+
+    def plan(self, mode: Mode) -> tuple[PlannedStep, ...]:
+        """The catalogue as this platform runs it in `mode`."""
+        out = []
+        for original in TUTORIAL:
+            devs = () if mode is Mode.LITERAL else tuple(d for d in self.deviations if d.step == original.id)
+            step = original
+            for dev in devs:
+                step = dev.apply(step)
+            out.append(PlannedStep(step, original, devs, try_literal_first=mode is Mode.AUDIT and bool(devs)))
+        return tuple(out)

@@ -1,0 +1,84 @@
+"""The rehearsal on a terminal: a line per step as it runs, then the table and the verdict.
+
+rich renders colour and a live line on a terminal, and plain text anywhere else (CI logs, pipes).
+"""
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from provision.reports.record import Report, Status, StepResult
+
+MARKS = {
+    Status.FAILED: ("FAIL", "bold red"),
+    Status.CHANGED: ("chg", "green"),
+    Status.UNCHANGED: ("ok", "blue"),
+    Status.NOT_REACHED: ("-", "dim"),
+    Status.RUNNING: ("...", "yellow"),
+}
+
+
+class StepProgress:
+    """The progress callback: on a terminal a live line while a step runs, then one line per step."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __call__(self, step: StepResult) -> None:
+        if step.status == Status.RUNNING:
+            if self.console.is_terminal:
+                self.live = Progress(
+                    SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=self.console, transient=True,
+                )  # fmt: skip
+                self.live.start()
+                self.task = self.live.add_task(f"{step.id:<4} {step.title}")
+            return
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        mark, style = MARKS[step.status]
+        self.console.print(
+            f"  [{style}]{mark:<4}[/] {step.id:<4} {step.title:<52} {step.seconds:6.1f} s", highlight=False
+        )
+        if step.error:
+            self.console.print(f"       {step.error}", markup=False, highlight=False)
+
+
+def table(report: Report) -> Table:
+    """One row per step: its status, time and the deviations it needed."""
+    t = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
+    for name in ("step", "title", "status", "seconds"):
+        t.add_column(name, no_wrap=True)
+    t.add_column("deviations", overflow="fold")
+    for s in report.steps:
+        style = MARKS[s.status][1]
+        deviations = "; ".join(d.reason for d in s.deviations) or "-"
+        t.add_row(s.id, s.title, f"[{style}]{s.status}[/]", f"{s.seconds:.1f}", deviations)
+    return t
+
+
+def verdict(report: Report) -> list[str]:
+    """The closing lines: the outcome, the steps that need a deviation, and the failure, if any."""
+    held = sum(c.passed for c in report.claims)
+    lines = [
+        f"{report.platform} ({report.mode}) on {report.target}: {report.status}, "
+        f"{report.seconds:.1f} s, claims {held}/{len(report.claims)} held"
+    ]
+    if deviated := report.deviated:
+        lines.append(
+            f"verdict: {len(deviated)} of {len(report.steps)} steps need a deviation on {report.platform}: "
+            + ", ".join(s.id for s in deviated)
+        )
+    lines += [f"  {s.id} as written {s.literal}" for s in report.steps if s.literal]
+    if (failed := report.failed_step) is not None:
+        lines.append(f"failed at step {failed.id} ({failed.title}): {failed.error}")
+    return lines
+
+
+def show(report: Report, console: Console) -> None:
+    console.print(table(report))
+    for line in verdict(report):
+        console.print(line, markup=False, highlight=False)
