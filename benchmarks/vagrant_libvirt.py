@@ -33,10 +33,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from provision import mirror, standin
-from provision.platforms import BOOKWORM_PACKAGES
+from provision.guests import mirror
+from provision.platforms.bookworm import BOOKWORM
+from provision.platforms.bookworm import PACKAGES as BOOKWORM_PACKAGES
 
 ROOT = Path(__file__).resolve().parent.parent
+assert BOOKWORM.image is not None
+IMAGE = BOOKWORM.image
 NETNS = "rehearse-vm"
 MACHINE = "bookworm"
 BOX_NAME = "rehearse/bookworm-local"
@@ -79,7 +82,7 @@ Vagrant.configure("2") do |config|
 end
 """
 RECIPE = hashlib.sha256(
-    "\n".join((standin.INCLUDE, *BOX_SYSTEM, *OFFLINE_PACKAGES, *WHEELS, PIP_CONF, NETWORK, BOX_VAGRANTFILE)).encode()
+    "\n".join((*IMAGE.include, *BOX_SYSTEM, *OFFLINE_PACKAGES, *WHEELS, PIP_CONF, NETWORK, BOX_VAGRANTFILE)).encode()
 ).hexdigest()[:12]
 BOX_FILE = ROOT / ".rehearse" / "cache" / f"rehearse-bookworm-libvirt-{RECIPE}.box"
 
@@ -154,11 +157,11 @@ def configure(rootfs: Path) -> None:
 def build_box() -> None:
     """debootstrap, configure, an ext4 disk image as qcow2, and the box: image, kernel, initrd."""
     BOX_FILE.parent.mkdir(parents=True, exist_ok=True)
-    include = ",".join((standin.INCLUDE, *BOX_SYSTEM, *OFFLINE_PACKAGES))
+    include = ",".join((*IMAGE.include, *BOX_SYSTEM, *OFFLINE_PACKAGES))
     with tempfile.TemporaryDirectory(dir=BOX_FILE.parent, prefix="box-") as tmp:
         rootfs, box = Path(tmp, "rootfs"), Path(tmp, "box")
         box.mkdir()
-        suite = standin.SUITE
+        suite = IMAGE.suite
         run("debootstrap", "--variant=minbase", f"--include={include}", suite, str(rootfs), mirror.debian_mirror(suite))
         configure(rootfs)
         for name in ("vmlinuz", "initrd.img"):

@@ -79,7 +79,7 @@ def _config_line(text: str) -> str:
     return " ".join(_COMMENT.sub("", text).split())
 
 
-def _normalize(lines: Iterable[str], python: bool) -> tuple[str, ...]:
+def normalize(lines: Iterable[str], python: bool) -> tuple[str, ...]:
     """Lines as compared: Python keeps its comments and blank lines (they are code and layout);
     config and shell lines lose comments, blank lines and whitespace differences."""
     if not python:
@@ -112,7 +112,7 @@ def _expected_files(steps: Sequence[Step]) -> list[_Expected]:
     for step in steps:
         for f in step.files:
             python = f.artifact.endswith(".py")
-            lines = _normalize(TUTORIAL_WORDS.artifact(f.artifact).splitlines(), python)
+            lines = normalize(TUTORIAL_WORDS.artifact(f.artifact).splitlines(), python)
             out.append(_Expected(step.id, f, python, lines))
     return out
 
@@ -145,33 +145,34 @@ def _compare_file(expected: _Expected, blocks: Sequence[Block]) -> list[Finding]
     findings = []
     *partial, final = blocks
     for block in partial:
-        got = _normalize(block.lines, expected.python)
+        got = normalize(block.lines, expected.python)
         if not _is_subsequence(got, expected.lines):
             stray = [f"+{text}" for text in got if text not in expected.lines]
             detail = "\n".join(stray) or "its lines are in another order than the file's"
             findings.append(Finding("differs", step, path, f"partial block: {detail}", block.line))
-    got = _normalize(final.lines, expected.python)
+    got = normalize(final.lines, expected.python)
     if got != expected.lines:
         diff = _diff(expected.lines, got, f"app/{expected.file.artifact}", final.line)
         findings.append(Finding("differs", step, path, diff, final.line))
     return findings
 
 
-def check(markdown: str) -> list[Finding]:
-    """Every disagreement between the code blocks of `markdown` and the literal catalogue.
+@dataclass(frozen=True)
+class _Reading:
+    """A tutorial's code blocks sorted the catalogue's way: commands, files' blocks, and the rest."""
 
-    A block is a file's content when its first line is that file's first line, or else when it
+    commands: list[tuple[str, int]]  # (normalized command, its line)
+    files: dict[str, list[Block]]  # catalogue path -> the blocks that show it, in order
+    extra: list[Finding]
+
+
+def _read(markdown: str, files: Sequence[_Expected]) -> _Reading:
+    """A block is a file's content when its first line is that file's first line, or else when it
     follows the shell block whose last line `nano PATH` opens the file and is not tagged as shell.
-    Other shell-tagged or untagged blocks are commands; any remaining block is extra.
-    """
-    # The prerequisite (the reader's sudo account) is delegated to another guide: no block shows it.
-    steps = tuple(s for s in TUTORIAL if not s.as_root)
-    files = _expected_files(steps)
+    Other shell-tagged or untagged blocks are commands; any remaining block is extra."""
     by_path = {e.file.path: e for e in files}
     by_head = {_head(e.lines): e for e in files}
-    shown_files: dict[str, list[Block]] = {e.file.path: [] for e in files}
-    shown_commands: list[tuple[str, int]] = []
-    findings: list[Finding] = []
+    reading = _Reading([], {e.file.path: [] for e in files}, [])
     editing: _Expected | None = None  # the file opened by the last shell block's `nano`, if any
     for block in code_blocks(markdown):
         head = _head(block.lines)
@@ -181,20 +182,39 @@ def check(markdown: str) -> list[Finding]:
         if target is None and (block.lang in SHELL_LANGS or (not block.lang and editing is None)):
             numbered = [(_config_line(t), block.line + 1 + i) for i, t in enumerate(block.lines)]
             commands = [(c, n) for c, n in numbered if c]
-            shown_commands += commands
+            reading.commands.extend(commands)
             opened = _EDITOR.match(commands[-1][0])
             editing = by_path.get(opened["path"]) if opened else None
             continue
         target = target or editing
         if target is None:
             what = f"{block.lang or 'untagged'} block"
-            findings.append(Finding("extra", None, what, f"the catalogue has no file starting {head!r}", block.line))
+            reading.extra.append(
+                Finding("extra", None, what, f"the catalogue has no file starting {head!r}", block.line)
+            )
         else:
-            shown_files[target.file.path].append(block)
-    findings += _compare_commands(steps, shown_commands)
+            reading.files[target.file.path].append(block)
+    return reading
+
+
+# The prerequisite (the reader's sudo account) is delegated to another guide: no block shows it.
+_SHOWN_STEPS = tuple(s for s in TUTORIAL if not s.as_root)
+
+
+def check(markdown: str) -> list[Finding]:
+    """Every disagreement between the code blocks of `markdown` and the literal catalogue."""
+    files = _expected_files(_SHOWN_STEPS)
+    reading = _read(markdown, files)
+    findings = reading.extra + _compare_commands(_SHOWN_STEPS, reading.commands)
     for expected in files:
-        findings += _compare_file(expected, shown_files[expected.file.path])
+        findings += _compare_file(expected, reading.files[expected.file.path])
     return findings
+
+
+def file_blocks(markdown: str) -> dict[str, Block]:
+    """The block that shows each catalogue file whole (its last), by the path the tutorial writes."""
+    reading = _read(markdown, _expected_files(_SHOWN_STEPS))
+    return {path: blocks[-1] for path, blocks in reading.files.items() if blocks}
 
 
 def check_file(path: str | Path) -> list[Finding]:
