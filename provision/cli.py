@@ -21,6 +21,22 @@ from provision.reports.record import Report
 from provision.reports.terminal import StepProgress, show
 from provision.tutorial import drift
 from provision.tutorial.params import Params
+from provision.tutorial.steps import COMMAND_BUDGET, INSTALL_BUDGET, TUTORIAL
+
+
+def timeout_arg(text: str) -> tuple[str, float]:
+    """`SECONDS` (every step) or `STEP=SECONDS` (one step of the tutorial's numbering)."""
+    step, _, seconds = text.rpartition("=")
+    ids = [s.id for s in TUTORIAL]
+    try:
+        value = float(seconds)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 86400 or (step and step not in ids):
+        raise argparse.ArgumentTypeError(
+            f"expected SECONDS or STEP=SECONDS (STEP one of {', '.join(ids)}), got {text!r}"
+        )
+    return step or "*", value
 
 
 def state_dir(workdir: Path, target: str, platform: str) -> Path:
@@ -48,17 +64,25 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--mode", type=Mode, default=Mode.ADAPTED, choices=list(Mode))
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
             s.add_argument("--server-name", default=Params.server_name, help="the tutorial's `server_domain_or_IP`")
+            s.add_argument(
+                "--timeout", type=timeout_arg, action="append", default=[], metavar="[STEP=]SECONDS",
+                help="how long each command may run before it is killed: all steps, or one (repeatable); "
+                f"default {INSTALL_BUDGET:g} s for steps that install, {COMMAND_BUDGET:g} s otherwise",
+            )  # fmt: skip
     d = sub.add_parser("drift", help="compare a tutorial's code blocks (Markdown) with the step catalogue")
     d.add_argument("markdown", type=Path)
     return p
 
 
-def run_steps(driver: Driver, platform: Platform, args: argparse.Namespace, out: Path, console: Console) -> Report:
+def run_steps(
+    driver: Driver, platform: Platform, params: Params, args: argparse.Namespace, out: Path, console: Console
+) -> Report:
     ctx = Context(
         guest=Guest(driver.host_spec(), out / "rehearsal.log"),
-        params=Params(user=args.user, server_name=args.server_name),
+        params=params,
         http_url=driver.http_url(),
         screenshot=out / "screenshot.png",
+        timeouts=dict(args.timeout),
     )
     console.print(f"rehearsing {len(platform.plan(args.mode))} steps: {platform.name} ({args.mode}) on {driver.target}")
     return rehearse(
@@ -78,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "drift":
             return drift.main(args.markdown)
+        # Validated before anything touches a guest: these values reach root's shell and nginx.
+        params = Params(user=args.user, server_name=args.server_name) if args.command in ("up", "apply") else None
         kind = target_kind(args.target)
         platform = platforms.for_target(kind, args.platform)
         out = state_dir(args.workdir, args.target, platform.name)
@@ -94,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             report = Report.load(out / "report.json")
         else:
+            assert params is not None
             if args.command == "up":
                 driver.up()
-            report = run_steps(driver, platform, args, out, console)
+            report = run_steps(driver, platform, params, args, out, console)
         write_reports(report, out)
         print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {report.log})")
         show(report, console)

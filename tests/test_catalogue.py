@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from provision import platforms
-from provision.guests import mirror
 from provision.platforms import Mode
 from provision.tutorial.params import PAGE, Params
 from provision.tutorial.steps import TUTORIAL
@@ -116,18 +115,3 @@ def test_uwsgi_ini_on_the_host_socket_mode_and_die_on_term(project):
         code = proc.wait(timeout=30)
     assert code == 0 and "goodbye to uWSGI" in log.read_text()
     assert not sock.exists()  # vacuum = true removed it
-
-
-def test_debian_mirror_read_from_deb822_and_one_line_sources(tmp_path, monkeypatch):
-    (tmp_path / "sources.list.d").mkdir()
-    (tmp_path / "sources.list.d" / "a.sources").write_text(
-        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
-        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
-    )
-    monkeypatch.setattr(mirror, "APT", tmp_path)
-    assert mirror.debian_mirror("bookworm") == "http://mirror.example/debian"
-    (tmp_path / "sources.list.d" / "a.sources").unlink()
-    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://other.example/debian bookworm main\n")
-    assert mirror.debian_mirror("bookworm") == "http://other.example/debian"
-    (tmp_path / "sources.list").unlink()
-    assert mirror.debian_mirror("bookworm") == mirror.DEFAULT_MIRROR

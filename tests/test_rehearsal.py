@@ -2,12 +2,19 @@
 
 import json
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from provision import cli
+from provision.guests.transport import Guest
+from provision.platforms import Mode
+from provision.platforms.base import Deviation
 from provision.rehearsal.browser import find_chromium, open_page
+from provision.rehearsal.claims import Context
+from provision.rehearsal.runner import rehearse
 from provision.reports.record import Report, Status
 
 # Where each platform's verbatim tutorial first breaks: step, command, and what its output says.
@@ -109,3 +116,21 @@ def test_missing_podman_is_one_line_error(tmp_path, capsys, monkeypatch):
 def test_podman_cannot_boot_trusty(tmp_path, capsys):
     assert cli.main(["up", "--target", "podman", "--platform", "trusty", "--workdir", str(tmp_path)]) == 2
     assert "cannot boot platform 'trusty'" in capsys.readouterr().err
+
+
+@pytest.mark.guest
+def test_a_hanging_step_is_killed_at_its_budget_and_the_evidence_kept(rehearsed, tmp_path):
+    """A platform variant whose step 4.2 hangs: the command is killed in the guest with its process
+    group, the step fails saying so, and the log and the partial report stay."""
+    hang = Deviation("4.2", "hangs on purpose", {"run": ("sleep 300 & sleep 301",), "probe": None, "timeout": 3})
+    variant = replace(rehearsed.platform, deviations=(*rehearsed.platform.deviations, hang))
+    ctx = Context(Guest(rehearsed.driver.host_spec(), tmp_path / "rehearsal.log"), rehearsed.params)
+    started = time.monotonic()
+    report = rehearse(ctx, variant, Mode.ADAPTED, target=rehearsed.driver.target, report_path=tmp_path / "r.json")
+    assert time.monotonic() - started < 60
+    failed = report.failed_step
+    assert failed is not None and failed.id == "4.2"
+    assert failed.error == "`sleep 300 & sleep 301` timed out after 3 s (killed in the guest)"
+    assert Report.load(tmp_path / "r.json").failed_step == failed
+    assert "sleep 300 & sleep 301" in (tmp_path / "rehearsal.log").read_text()
+    assert ctx.guest.run("pgrep -x sleep", timeout=10).exit_code == 1  # nothing of it left running

@@ -1,18 +1,17 @@
-"""Static checks of the trusty path: the Upstart job, literal mode, and adapted mode's deviations."""
+"""The trusty path on the host: literal mode against the article, the Upstart job against the claim
+that reads it, and adapted step 3's apt fallback run with stand-ins for sudo and apt-get."""
 
-import re
+import os
 import shlex
 import subprocess
 from pathlib import Path
 
-from provision.guests import wheelhouse
-from provision.guests.wheelhouse import GUEST_DIR
+import pytest
+
 from provision.platforms import Mode
 from provision.platforms.trusty import OLD_RELEASES, TRUSTY
 from provision.tutorial.params import Params
-from provision.tutorial.steps import TUTORIAL
-
-PROJECT = Path(__file__).resolve().parent.parent
+from provision.tutorial.steps import TUTORIAL, Claim, Step
 
 # The tutorial's shell lines in its order, typed here from the article as an independent oracle.
 TUTORIAL_LINES = [
@@ -39,20 +38,34 @@ TUTORIAL_LINES = [
 ]
 
 
-def test_upstart_job_has_the_stanzas_the_checks_rely_on() -> None:
+def planned(step_id: str, mode: Mode = Mode.ADAPTED) -> Step:
+    return next(p.step for p in TRUSTY.plan(mode) if p.step.id == step_id)
+
+
+@pytest.mark.parametrize(
+    ("edit", "holds"),
+    [(None, True), (("start on runlevel [2345]", "start on filesystem"), False)],
+    ids=["as-written", "boot-stanza-changed"],
+)
+def test_step_7_boot_claim_checks_the_job_step_7_writes(
+    tmp_path: Path, edit: tuple[str, str] | None, holds: bool
+) -> None:
+    """The starts-at-boot probe, run by the shell, against the Upstart job as step 7 writes it (and,
+    as a control, against a job whose boot stanza differs)."""
+    step = planned("7")
+    [job] = step.files
+    [claim] = [c for c in step.claims if isinstance(c, Claim) and c.id == "starts-at-boot"]
     params = Params(user="sammy")
-    lines = [line.strip() for line in params.artifact("myproject.conf").splitlines()]
-    for stanza in (
-        "start on runlevel [2345]",
-        "stop on runlevel [!2345]",
-        "setuid sammy",
-        "setgid www-data",
-        "env PATH=/home/sammy/myproject/myprojectenv/bin",
-        "chdir /home/sammy/myproject",
-        "exec uwsgi --ini myproject.ini",
-    ):
-        assert lines.count(stanza) == 1, stanza
-    assert not any("${" in line for line in lines)
+    text = params.artifact(job.artifact)
+    if edit is not None:
+        assert edit[0] in text
+        text = text.replace(*edit)
+    written = tmp_path / "myproject.conf"
+    written.write_text(text)
+    probe = params.expand(claim.probe)
+    assert job.path in probe
+    cp = subprocess.run(probe.replace(job.path, shlex.quote(str(written))), shell=True, check=False)
+    assert (cp.returncode == 0) is holds
 
 
 def test_literal_trusty_is_the_tutorial_verbatim() -> None:
@@ -61,24 +74,6 @@ def test_literal_trusty_is_the_tutorial_verbatim() -> None:
     assert tuple(p.step for p in plan) == TUTORIAL
     typed = [cmd for p in plan if not p.step.as_root for cmd in p.step.commands]
     assert typed == TUTORIAL_LINES
-
-
-def test_adapted_trusty_deviates_exactly_where_expected() -> None:
-    used = {p.step.id: p.deviations for p in TRUSTY.plan(Mode.ADAPTED) if p.deviations}
-    assert sorted(used) == ["3", "4.1", "5.1"]
-    for devs in used.values():
-        assert len(devs) == 1 and devs[0].reason and "\n" not in devs[0].reason
-    adapted = {p.step.id: p.step for p in TRUSTY.plan(Mode.ADAPTED)}
-    update, install = adapted["3"].run
-    assert update.startswith("sudo apt-get update || ") and "old-releases.ubuntu.com" in update
-    assert install == "sudo apt-get install python-pip python-dev nginx build-essential"
-    offline = f"--no-index --find-links {GUEST_DIR}"
-    assert adapted["4.1"].run == (f"sudo pip install {offline} virtualenv",)
-    assert adapted["5.1"].run == (f"pip install {offline} -c {GUEST_DIR}/constraints.txt uwsgi flask",)
-    # Everything else, Upstart's step 7 included, runs as the tutorial prints it.
-    for original in TUTORIAL:
-        if original.id not in used:
-            assert adapted[original.id] == original
 
 
 def test_old_releases_fallback_rewrites_ubuntu_mirrors(tmp_path: Path) -> None:
@@ -101,8 +96,45 @@ def test_old_releases_fallback_rewrites_ubuntu_mirrors(tmp_path: Path) -> None:
     ]
 
 
-def test_wheelhouse_guest_path_is_the_vagrant_synced_folder() -> None:
-    """The Vagrantfile shares the project root as /vagrant and names the same wheelhouse dir."""
-    rel = wheelhouse.HOST_DIR.relative_to(PROJECT).as_posix()
-    assert f"/vagrant/{rel}" == GUEST_DIR
-    assert re.search(rf'^WHEELHOUSE = "{re.escape(rel)}"$', (PROJECT / "Vagrantfile").read_text(), re.M)
+# Stand-ins on PATH: sudo runs its command; apt-get logs its call, and `update` fails when asked to
+# (APT_DOWN=all), or while sources.list still names the main archive (APT_DOWN=main: trusty has left it).
+SUDO = '#!/bin/sh\nexec "$@"\n'
+APT_GET = """#!/bin/sh
+echo "apt-get $*" >> "$APT_LOG"
+[ "$1" = update ] || exit 0
+case "$APT_DOWN" in
+  all) exit 100 ;;
+  main) ! grep -qE '(archive|security)[.]ubuntu[.]com' "$APT_SOURCES" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("down", "fails", "updates", "mirror"),
+    [
+        ("none", False, 1, "archive.ubuntu.com"),  # the main archive answers: sources.list untouched
+        ("main", False, 2, "old-releases.ubuntu.com"),  # it no longer serves trusty: rewritten, updated again
+        ("all", True, 2, "old-releases.ubuntu.com"),  # old-releases fails too: the step fails, not masked
+    ],
+)
+def test_adapted_step_3_falls_back_to_old_releases_only_when_update_fails(
+    tmp_path: Path, down: str, fails: bool, updates: int, mirror: str
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, script in (("sudo", SUDO), ("apt-get", APT_GET)):
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    sources, log = tmp_path / "sources.list", tmp_path / "apt.log"
+    sources.write_text("deb http://archive.ubuntu.com/ubuntu trusty main\n")
+    update = planned("3").run[0]
+    assert isinstance(update, str) and "/etc/apt/sources.list" in update
+    env = os.environ | {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}", "APT_LOG": str(log), "APT_SOURCES": str(sources), "APT_DOWN": down,
+    }  # fmt: skip
+    cp = subprocess.run(
+        update.replace("/etc/apt/sources.list", shlex.quote(str(sources))), shell=True, env=env, check=False
+    )
+    assert (cp.returncode != 0) is fails
+    assert log.read_text().splitlines() == ["apt-get update"] * updates
+    assert sources.read_text() == f"deb http://{mirror}/ubuntu trusty main\n"

@@ -85,9 +85,18 @@ class PodmanDriver(Driver):
         self._wait_for_boot()
 
     def _mirror_host(self) -> None:
-        """Give the guest the host's apt sources, apt settings and extra CA certificates."""
-        self._podman("exec", self.container, "rm", "-f", "/etc/apt/sources.list")
-        for path in mirror.apt_sources() + mirror.apt_settings():
+        """Give the guest the host's apt sources for its own suite (with their keyrings), apt settings
+        and extra CA certificates."""
+        sources = mirror.guest_sources(mirror.APT, self.image.suite)
+        if sources.files:  # else the guest keeps debootstrap's sources.list (the host's mirror, too)
+            self._podman("exec", self.container, "rm", "-f", "/etc/apt/sources.list")
+        for local, rel in sources.stage(self.workdir / "host-apt"):
+            self._podman("cp", str(local), f"{self.container}:/etc/apt/{rel}")
+        for key in sources.keyrings:
+            if Path(key).is_file():
+                self._podman("exec", self.container, "mkdir", "-p", str(key.parent))
+                self._podman("cp", str(key), f"{self.container}:{key}")
+        for path in mirror.apt_settings():
             self._podman("cp", str(path), f"{self.container}:/etc/apt/{path.relative_to(mirror.APT)}")
         for cert in mirror.ca_certificates():
             self._podman("cp", str(cert), f"{self.container}:{GUEST_CA_DIR}/{cert.name}")

@@ -15,6 +15,11 @@ from typing import Protocol
 
 import testinfra
 
+# coreutils' `timeout` exits 124 when it sent the signal, 137 when it had to KILL after the grace time.
+TIMED_OUT = (124, 137)
+KILL_AFTER = 10  # seconds between TERM and KILL for a command past its budget
+DEFAULT_TIMEOUT = 120.0  # the harness's own commands (digests, file writes, kills) finish in seconds
+
 
 @dataclass(frozen=True)
 class Result:
@@ -22,6 +27,11 @@ class Result:
     exit_code: int
     output: str
     seconds: float
+    timeout: float | None = None  # the budget it ran under
+
+    @property
+    def timed_out(self) -> bool:
+        return self.timeout is not None and self.exit_code in TIMED_OUT and self.seconds >= self.timeout
 
     def tail(self, lines: int = 15) -> str:
         return "\n".join(self.output.rstrip().splitlines()[-lines:])
@@ -32,7 +42,9 @@ class Shell(Protocol):
 
     log: Path  # every command's full output
 
-    def run(self, command: str, *, user: str | None = None, prelude: str = "") -> Result: ...
+    def run(
+        self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = None
+    ) -> Result: ...
 
     def sync_file(self, path: str, content: str, *, user: str, sudo: bool) -> bool: ...
 
@@ -46,17 +58,22 @@ class Guest:
         self.host = testinfra.get_host(spec)
         self.log = log
 
-    def run(self, command: str, *, user: str | None = None, prelude: str = "") -> Result:
+    def run(
+        self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = DEFAULT_TIMEOUT
+    ) -> Result:
         """`command` in a bash login shell of `user` (root when None), after `prelude`; the result
-        names `command` alone."""
+        names `command` alone. Past `timeout` seconds the command's whole process group is killed in
+        the guest (`timeout` leads a group of its own and signals all of it)."""
         script = f"{prelude}\n{command}" if prelude else command
         if user is None:  # the transport's login may be root (podman) or a sudoer (vagrant, ssh)
             wrapped = f"sudo -H bash -c {shlex.quote(script)}"
         else:
             wrapped = f"sudo -H -u {shlex.quote(user)} bash -l -c {shlex.quote(script)}"
+        if timeout is not None:
+            wrapped = f"timeout --kill-after={KILL_AFTER} {timeout:g} {wrapped}"
         start = time.monotonic()
         out = self.host.run(wrapped)
-        result = Result(command, out.rc, out.stdout + out.stderr, time.monotonic() - start)
+        result = Result(command, out.rc, out.stdout + out.stderr, time.monotonic() - start, timeout)
         self.note(f"$ {command}  # exit {result.exit_code}, {result.seconds:.1f} s\n{result.output}")
         return result
 

@@ -51,6 +51,8 @@ class PlannedStep:
     original: Step  # the tutorial's own form
     deviations: tuple[Deviation, ...]
     try_literal_first: bool = False  # audit: the tutorial's form is tried before the deviation
+    skip_in_place: bool = True  # a probe that holds skips the commands; never in literal mode,
+    # whose verdict must not depend on what an earlier rehearsal left on the guest
 
 
 @dataclass(frozen=True)
@@ -79,5 +81,13 @@ class Platform:
             step = original
             for dev in devs:
                 step = dev.apply(step)
-            out.append(PlannedStep(step, original, devs, try_literal_first=mode is Mode.AUDIT and bool(devs)))
+            out.append(
+                PlannedStep(
+                    step,
+                    original,
+                    devs,
+                    try_literal_first=mode is Mode.AUDIT and bool(devs),
+                    skip_in_place=mode is not Mode.LITERAL,
+                )
+            )
         return tuple(out)

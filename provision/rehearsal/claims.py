@@ -1,6 +1,6 @@
 """Checking the tutorial's claims: in the guest (a probe's exit and output) or in a browser on the host."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +25,11 @@ class Context:
     http_url: str = ""  # the guest's port 80 on host loopback; the browser claim opens it
     screenshot: Path | None = None  # where the browser claim saves what it saw
     look: Look = field(default=browser.look)
+    timeouts: Mapping[str, float] = field(default_factory=dict)  # step id (or "*" for all) -> seconds
+
+    def budget(self, step: Step) -> float:
+        """Seconds each of `step`'s commands may run: the command line's override, else the step's own."""
+        return self.timeouts.get(step.id, self.timeouts.get("*", step.budget))
 
 
 def check_in_guest(ctx: Context, claim: Claim, step: Step) -> ClaimResult:

@@ -2,7 +2,6 @@
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +33,16 @@ def _record(result: StepResult, r: Result) -> None:
 def _run(ctx: Context, step: Step, line: str) -> Result:
     """One of the step's lines, as the reader types it (root only for the prerequisite)."""
     user = None if step.as_root else ctx.params.user
-    return ctx.guest.run(ctx.params.expand(line), user=user, prelude=step.shell.prelude())
+    return ctx.guest.run(ctx.params.expand(line), user=user, prelude=step.shell.prelude(), timeout=ctx.budget(step))
+
+
+def _must_succeed(result: StepResult, r: Result) -> None:
+    """Record a command of the step; a failing one ends the step."""
+    _record(result, r)
+    if r.timed_out:  # killed in the guest with its whole process group
+        raise StepFailed(f"`{r.command}` timed out after {r.timeout:g} s (killed in the guest)")
+    if r.exit_code != 0:
+        raise StepFailed(f"`{r.command}` exited {r.exit_code}")
 
 
 def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
@@ -69,28 +77,30 @@ def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
 def _holds(ctx: Context, step: Step) -> bool:
     """The step's fact: is its effect already in place?"""
     assert step.probe is not None
-    return _run(ctx, step, step.probe).exit_code == 0
+    r = _run(ctx, step, step.probe)
+    if r.timed_out:
+        raise StepFailed(f"its probe timed out after {r.timeout:g} s (probe: {step.probe})")
+    return r.exit_code == 0
 
 
-def apply_step(ctx: Context, step: Step, result: StepResult) -> None:
+def apply_step(ctx: Context, step: Step, result: StepResult, *, skip_in_place: bool = True) -> None:
     """Files first (written only when they differ), then the commands unless the probe already
-    holds; a step without a probe leaves nothing behind (a test run, `nginx -t`), so it always runs."""
+    holds; a step without a probe leaves nothing behind (a test run, `nginx -t`), so it always runs.
+    Without `skip_in_place` the commands run whatever the guest's history; the probe then only
+    verifies their effect."""
     changed = False
     for f in step.files:
         path = ctx.params.expand(f.path)
         if ctx.guest.sync_file(path, ctx.params.artifact(f.artifact), user=ctx.params.user, sudo=f.sudo):
             changed = True
             result.files.append(path)
-    in_place = step.probe is not None and not changed and _holds(ctx, step)
+    in_place = skip_in_place and step.probe is not None and not changed and _holds(ctx, step)
     if not in_place:
         for item in step.run:
             if isinstance(item, Serve):
                 serve(ctx, item, step, result)
                 continue
-            r = _run(ctx, step, item)
-            _record(result, r)
-            if r.exit_code != 0:
-                raise StepFailed(f"`{r.command}` exited {r.exit_code}")
+            _must_succeed(result, _run(ctx, step, item))
         if step.probe is not None:
             changed = True
             if not _holds(ctx, step):
@@ -105,11 +115,15 @@ def apply_step(ctx: Context, step: Step, result: StepResult) -> None:
 
 def literal_works(ctx: Context, planned: PlannedStep, result: StepResult) -> bool:
     """Audit mode: try a deviated step as the tutorial wrote it first, keeping the evidence either way."""
-    # No probe: the adapted form's effect may already be in place, and would hide the verdict.
+    # Never skipped: the adapted form's effect may already be in place, and would hide the verdict.
+    claims_before = len(result.claims)
     try:
-        apply_step(ctx, replace(planned.original, probe=None), result)
+        apply_step(ctx, planned.original, result, skip_in_place=False)
     except (StepFailed, OSError) as e:
-        said = result.commands[-1].output_tail.strip().splitlines()[-1:] if result.commands else []
+        # The deviated form is checked next and records its own claims; the commands stay as evidence.
+        del result.claims[claims_before:]
+        failing = [c for c in result.commands if c.exit_code != 0]
+        said = failing[-1].output_tail.strip().splitlines()[-1:] if failing else []
         result.literal = f"fails: {e}" + "".join(f" ({line.strip()})" for line in said)
         return False
     result.literal = "works"
@@ -153,7 +167,7 @@ def rehearse(
             if planned.try_literal_first and literal_works(ctx, planned, result):
                 result.deviations = []  # not needed here after all: the tutorial's own form worked
             else:
-                apply_step(ctx, planned.step, result)
+                apply_step(ctx, planned.step, result, skip_in_place=planned.skip_in_place)
         except (StepFailed, OSError) as e:
             result.status, result.error, report.status = Status.FAILED, str(e), Outcome.FAILED
         result.seconds = round(time.monotonic() - t0, 2)

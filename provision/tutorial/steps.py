@@ -73,6 +73,9 @@ class Shell:
         return " && ".join(lines)
 
 
+INSTALL_BUDGET = 1200.0
+COMMAND_BUDGET = 120.0
+
 HOME = Shell()
 PROJECT = Shell(cwd="~/myproject")
 VENV = Shell(cwd="~/myproject", venv=True)
@@ -89,6 +92,17 @@ class Step:
     claims: tuple[Claim | BrowserClaim, ...] = ()
     as_root: bool = False  # only the prerequisite, which creates the reader's account
     note: str = ""
+    timeout: float | None = None  # seconds each of its commands may take; None: by kind (`budget`)
+    assumptions: tuple[str, ...] = ()  # what the harness answers for the reader, so a report can say so
+
+    @property
+    def budget(self) -> float:
+        """Seconds each command of the step may run before it is killed: its own `timeout`, or by kind
+        (installing downloads and compiles: uWSGI's build took 180 s under software emulation)."""
+        if self.timeout is not None:
+            return self.timeout
+        installs = any("install" in line for line in self.commands)
+        return INSTALL_BUDGET if installs else COMMAND_BUDGET
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -147,6 +161,10 @@ TUTORIAL: tuple[Step, ...] = (
         probe="sudo -u ${user} sudo -n true && test -f /etc/apt/apt.conf.d/90reader-answers-yes",
         as_root=True,
         note="The tutorial's prerequisite (its initial server setup guide), not one of its commands.",
+        assumptions=(
+            "the reader types their password at sudo's prompt: the harness gives the reader passwordless sudo",
+            "the reader answers Y at apt-get install's prompt: the harness sets APT::Get::Assume-Yes",
+        ),
     ),
     Step(
         "3",
