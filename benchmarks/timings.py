@@ -15,6 +15,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def driver_container() -> str:
+    """The stand-in's container name for this checkout (named per checkout and platform)."""
+    from provision.guests.lock import checkout_id
+
+    return f"rehearse-bookworm-{checkout_id()}"
+
+
 def timed(*cmd: str) -> float:
     start = time.monotonic()
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
@@ -39,7 +46,7 @@ def main() -> None:
     figures["acceptance suite, re-verify (s)"] = timed(*pytest, "--target", args.target)
     if args.target == "podman":
         mem = subprocess.run(
-            ["podman", "stats", "--no-stream", "--format", "{{.MemUsage}}", "rehearse-bookworm"],
+            ["podman", "stats", "--no-stream", "--format", "{{.MemUsage}}", driver_container()],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
         print(f"{'guest memory (podman stats)':<36} {mem}")

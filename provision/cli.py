@@ -10,6 +10,7 @@ from rich.console import Console
 from provision import platforms
 from provision.errors import RehearseError
 from provision.guests.driver import Driver, GuestSpec
+from provision.guests.lock import exclusive
 from provision.guests.targets import default_target, get_driver, target_kind
 from provision.guests.transport import Guest
 from provision.platforms import Mode, Platform
@@ -112,18 +113,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             print(driver.status())
             return 0
-        if args.command == "destroy":
-            driver.destroy()
-            if args.purge:
-                driver.purge()
-            return 0
         if args.command == "report":
             report = Report.load(out / "report.json")
         else:
-            assert params is not None
-            if args.command == "up":
-                driver.up()
-            report = run_steps(driver, platform, params, args, out, console)
+            with exclusive(f"{args.target}-{platform.name}"):
+                if args.command == "destroy":
+                    driver.destroy()
+                    if args.purge:
+                        driver.purge()
+                    return 0
+                assert params is not None
+                if args.command == "up":
+                    driver.up()
+                report = run_steps(driver, platform, params, args, out, console)
         write_reports(report, out)
         print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {report.log})")
         show(report, console)

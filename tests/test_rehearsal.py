@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from provision import cli
+from provision.guests.lock import exclusive
 from provision.guests.transport import Guest
 from provision.platforms import Mode
 from provision.platforms.base import Deviation
@@ -134,3 +135,42 @@ def test_a_hanging_step_is_killed_at_its_budget_and_the_evidence_kept(rehearsed,
     assert Report.load(tmp_path / "r.json").failed_step == failed
     assert "sleep 300 & sleep 301" in (tmp_path / "rehearsal.log").read_text()
     assert ctx.guest.run("pgrep -x sleep", timeout=10).exit_code == 1  # nothing of it left running
+
+
+HOSTILE = [
+    ("--user", "x;touch /tmp/pwned;#"),
+    ("--user", "root"),
+    ("--user", "a\nb"),
+    ("--user", "../etc"),
+    ("--server-name", "x'; touch /tmp/pwned2; echo '"),
+    ("--server-name", "a b"),
+    ("--server-name", "x" * 300),
+]
+# What a hostile value would have reached: accounts, sudoers, nginx's sites, the reader's project.
+CANARY = "cat /etc/passwd /etc/sudoers.d/* /etc/nginx/sites-available/* 2>&1 | sha256sum; ls -la /tmp /home"
+
+
+@pytest.mark.guest
+def test_hostile_values_are_refused_before_the_guest_is_touched(rehearsed, tmp_path, capsys):
+    guest = Guest(rehearsed.driver.host_spec(), tmp_path / "canary.log")
+    before = guest.run(CANARY).output
+    target, platform = rehearsed.driver.target, rehearsed.platform.name
+    for option, value in HOSTILE:
+        code = cli.main(
+            ["apply", "--target", target, "--platform", platform, "--workdir", str(tmp_path), option, value]
+        )
+        err = capsys.readouterr().err
+        assert code == 2, (option, value)
+        assert len(err.strip().splitlines()) == 1 and option.removeprefix("--").replace("-", "_") in err
+    assert not (tmp_path / f"{target}-{platform}" / "report.json").exists()  # no step ran
+    assert guest.run(CANARY).output == before
+
+
+def test_a_busy_guest_is_refused_at_once(tmp_path, capsys):
+    """Two writers never act on one guest: the second `up` ends at once, naming the lock."""
+    with exclusive("podman-bookworm") as lock:
+        started = time.monotonic()
+        assert cli.main(["up", "--target", "podman", "--platform", "bookworm", "--workdir", str(tmp_path)]) == 2
+        assert time.monotonic() - started < 5
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("rehearse: error: podman-bookworm is busy: rehearse pid ") and str(lock) in line

@@ -167,7 +167,7 @@ def test_apply_step(
         pytest.param(
             DEMO,
             {PROBE: (1, ""), "make deploy": (2, "make: *** No rule to make target 'deploy'.\n")},
-            "`make deploy` exited 2",
+            "`make deploy` exited 2: make: *** No rule to make target 'deploy'.",
             [PROBE, "make deploy"],
             id="line-fails-later-lines-not-run",
         ),
@@ -197,7 +197,7 @@ def test_failing_line_is_recorded_with_its_exit_and_output() -> None:
         apply_step(context(guest), DEMO, result)
     assert result.commands == [
         CommandResult("make deploy", 0, 0.0, ""),
-        CommandResult("make install", 2, 0.0, "compiling\nError 2"),
+        CommandResult("make install", 2, 0.0, "compiling\nError 2", ["Error 2"]),
     ]
 
 
@@ -441,15 +441,15 @@ NO_PIP = "E: Package 'python-pip' has no installation candidate"  # Debian 12's 
             },
             (),
             False,
-            f"fails: `sudo apt-get install python-pip python-dev nginx` exited 100 ({NO_PIP})",
-            id="command-fails-quotes-its-last-line",
+            f"fails: `sudo apt-get install python-pip python-dev nginx` exited 100: {NO_PIP}",
+            id="command-fails-quotes-its-decisive-line",
         ),
         pytest.param(
             "7",
             {"sudo start myproject": (1, "sudo: start: command not found\n")},
             (),
             False,
-            "fails: `sudo start myproject` exited 1 (sudo: start: command not found)",
+            "fails: `sudo start myproject` exited 1: sudo: start: command not found",
             id="upstart-missing",
         ),
         pytest.param(
@@ -550,14 +550,14 @@ def test_rehearsed_guest_changes_nothing(tmp_path: Path) -> None:
                 "install python-pip": (100, NO_PIP),
             },
             "3",
-            "`sudo apt-get install python-pip python-dev nginx` exited 100",
+            f"`sudo apt-get install python-pip python-dev nginx` exited 100: {NO_PIP}",
             id="literal-apt",
         ),
         pytest.param(
             Mode.ADAPTED,
             {"command -v virtualenv": (1, ""), "apt-get install virtualenv": (100, "E: Unable to locate package")},
             "4.1",
-            "`sudo apt-get install virtualenv` exited 100",
+            "`sudo apt-get install virtualenv` exited 100: E: Unable to locate package",
             id="adapted-command",
         ),
         pytest.param(
@@ -578,7 +578,7 @@ def test_rehearsed_guest_changes_nothing(tmp_path: Path) -> None:
             Mode.ADAPTED,
             {"nginx -t": (1, "nginx: [emerg] unknown directive")},
             "8.3",
-            "`sudo nginx -t` exited 1",
+            "`sudo nginx -t` exited 1: nginx: [emerg] unknown directive",
             id="late-step",
         ),
     ],
@@ -611,7 +611,7 @@ def test_rehearsal_stops_at_the_first_failure(
                 "dpkg-query": [(1, ""), (0, "")],  # the adapted form's fact: absent, then in place
             },
             "3",
-            f"fails: `sudo apt-get install python-pip python-dev nginx` exited 100 ({NO_PIP})",
+            f"fails: `sudo apt-get install python-pip python-dev nginx` exited 100: {NO_PIP}",
             True,
             [
                 "sudo apt-get update",

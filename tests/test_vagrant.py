@@ -1,7 +1,9 @@
-"""The Vagrantfile, validated by the real `vagrant` offline, and the Vagrant and ssh drivers' pure parts."""
+"""The Vagrantfile, evaluated by the real `vagrant` offline, and the Vagrant and ssh drivers' pure parts."""
 
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +17,9 @@ from provision.guests.driver import GuestSpec
 from provision.guests.ssh import SshDriver
 from provision.guests.sshlib import SOCKET_PATH_MAX, control_path
 from provision.guests.vagrant import VagrantDriver, state_word, with_control_path
+from provision.guests.wheelhouse import GUEST_DIR, HOST_DIR
 from provision.layout import PROJECT
+from provision.platforms import PLATFORMS
 
 VAGRANTFILE = PROJECT / "Vagrantfile"
 TRUSTY_GUEST = GuestSpec("trusty")
@@ -40,17 +44,20 @@ def offline(cmd: list[str]) -> list[str]:
     return [*netns, *cmd]
 
 
-def vagrant_validate(workdir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
+def vagrant_env(tmp_path: Path) -> dict[str, str]:
+    return {
         "VAGRANT_HOME": str(tmp_path / "vagrant.d"),  # no state left in the user's ~/.vagrant.d
         "VAGRANT_DOTFILE_PATH": str(tmp_path / "dotfile"),  # nor a .vagrant/ in the project
         "VAGRANT_CHECKPOINT_DISABLE": "1",
         "VAGRANT_DEFAULT_PROVIDER": "libvirt",
     }
+
+
+def vagrant_validate(workdir: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        offline(["vagrant", "validate", *args]), cwd=workdir, env=env, capture_output=True, text=True, check=False
-    )
+        offline(["vagrant", "validate", *args]),
+        cwd=workdir, env=os.environ | vagrant_env(tmp_path) | env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
 
 
 def test_vagrantfile_validates_with_libvirt_provider_offline(tmp_path: Path) -> None:
@@ -66,22 +73,84 @@ def test_vagrantfile_validates_without_provider_blocks_offline(tmp_path: Path) -
     assert cp.returncode == 0, cp.stdout + cp.stderr
 
 
-def test_vagrantfile_rehearse_provisioner_is_registered_and_validated(tmp_path: Path) -> None:
+# Appended to a copy of the Vagrantfile: Vagrant merges a second block for the same machine, and a
+# provisioner of the same name, into the first, so this overrides the platform the project sets.
+XENIAL_PLATFORM = """
+Vagrant.configure("2") do |config|
+  config.vm.define "trusty" do |m|
+    m.vm.provision "rehearse", type: "rehearse" do |r|
+      r.platform = "xenial"
+    end
+  end
+end
+"""
+
+
+@pytest.mark.parametrize(
+    ("appended", "env", "message"),
+    [
+        (XENIAL_PLATFORM, {}, "rehearse: platform must be one of trusty, bookworm"),
+        ("", {"REHEARSE_MODE": "bogus"}, "rehearse: mode must be adapted, literal or audit"),
+    ],
+    ids=["platform", "mode"],
+)
+def test_vagrantfile_rehearse_provisioner_is_registered_and_validated(
+    tmp_path: Path, appended: str, env: dict[str, str], message: str
+) -> None:
     """The inline provisioner plugin loads, and Vagrant runs its config validation."""
-    broken = tmp_path / "project"
-    broken.mkdir()
-    text = VAGRANTFILE.read_text()
-    assert "r.platform = name" in text
-    (broken / "Vagrantfile").write_text(text.replace("r.platform = name", 'r.platform = "xenial"'))
-    cp = vagrant_validate(broken, tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Vagrantfile").write_text(VAGRANTFILE.read_text() + appended)
+    cp = vagrant_validate(project, tmp_path, **env)
     assert cp.returncode != 0
-    assert "rehearse: platform must be one of trusty, bookworm" in cp.stdout + cp.stderr
+    assert message in cp.stdout + cp.stderr
 
 
-def test_vagrantfile_boxes_and_loopback_port() -> None:
-    text = VAGRANTFILE.read_text()
-    assert '"ubuntu/trusty64"' in text and '"generic/ubuntu1404"' in text
-    assert re.search(r'forwarded_port", guest: 80, host: spec\[:http_port\], host_ip: "127.0.0.1"', text)
+# Read before the project's Vagrantfile (Vagrant loads $VAGRANT_HOME/Vagrantfile first): writes each
+# synced folder as Vagrant receives it, a provider's overrides included, as a JSON line.
+RECORD_SYNCED_FOLDERS = """require "json"
+module RecordSyncedFolders
+  def synced_folder(hostpath, guestpath, options = {})
+    File.open(ENV.fetch("RECORD_TO"), "a") { |f| f.puts(JSON.dump([hostpath, guestpath, options])) }
+    super
+  end
+end
+Vagrant.configure("2") { |config| config.vm.class.prepend(RecordSyncedFolders) }
+"""
+# Vagrant's rsync helper: these arguments unless the folder sets its own, then `--exclude .vagrant/`
+# and the folder's excludes after them (rsync keeps the first filter rule that matches).
+RSYNC_DEFAULT_ARGS = ["--verbose", "--archive", "--delete", "-z", "--copy-links"]
+WHEEL = "virtualenv-20.15.1-py2.py3-none-any.whl"
+
+
+def test_wheelhouse_reaches_guest_dir_through_every_synced_folder(tmp_path: Path) -> None:
+    """Each way the Vagrantfile shares the project (the default share VirtualBox mounts; libvirt's rsync,
+    run here by the real rsync with the arguments and excludes Vagrant 2.3's rsync helper passes, in
+    its order) brings the host-built wheelhouse to GUEST_DIR, and leaves the rest of .rehearse/ behind."""
+    (tmp_path / "vagrant.d").mkdir()
+    (tmp_path / "vagrant.d" / "Vagrantfile").write_text(RECORD_SYNCED_FOLDERS)
+    record = tmp_path / "synced-folders.jsonl"
+    cp = vagrant_validate(PROJECT, tmp_path, RECORD_TO=str(record))
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    # The project root's shares; both kinds must be there, or the loop below would check nothing.
+    shares = [json.loads(line) for line in sorted(set(record.read_text().splitlines()))]
+    shares = [(host, guest, opts) for host, guest, opts in shares if host == "."]
+    assert {opts.get("type") for _, _, opts in shares} >= {None, "rsync"}
+    rel = HOST_DIR.relative_to(PROJECT).as_posix()
+    checkout = tmp_path / "checkout"
+    for path in (f"{rel}/{WHEEL}", ".rehearse/trusty/report.json", ".venv/bin/python", "app/wsgi.py"):
+        (checkout / path).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / path).write_text("x")
+    for host, guest, opts in shares:
+        assert f"{guest}/{rel}" == GUEST_DIR
+        if opts.get("type") != "rsync":
+            continue  # the whole project, shared as it is on the host
+        dest = tmp_path / "guest"
+        args = opts.get("rsync__args", RSYNC_DEFAULT_ARGS)
+        excludes = [arg for e in [".vagrant/", *opts.get("rsync__exclude", [])] for arg in ("--exclude", e)]
+        subprocess.run(["rsync", *args, *excludes, f"{checkout / host}/", str(dest)], check=True)
+        got = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
+        assert got == {f"{rel}/{WHEEL}", "app/wsgi.py"}
 
 
 def test_driver_up_boots_without_vagrant_provisioner_mocked_virtualbox(
@@ -145,10 +214,25 @@ def test_host_spec_reaches_testinfra_ssh_backend_mocked_virtualbox(
     assert "ControlPath" in (tmp_path / "ssh-config").read_text()
 
 
-def test_vagrant_driver_names_its_machine_after_the_platform(tmp_path: Path) -> None:
-    assert VagrantDriver(TRUSTY_GUEST, tmp_path).machine == "trusty"
-    assert VagrantDriver(GuestSpec("bookworm"), tmp_path).machine == "bookworm"
-    assert re.search(r'^\s*"bookworm" => \{', VAGRANTFILE.read_text(), re.M)
+def test_vagrant_driver_finds_a_machine_for_each_platform_it_boots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver's own status call, through the real `vagrant` (offline) on the project's Vagrantfile:
+    each platform the Vagrant target boots is a machine there, not created yet; another name is not."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    vagrant = shutil.which("vagrant")
+    assert vagrant is not None
+    (bin_dir / "vagrant").write_text(f'#!/bin/sh\nexec {shlex.join(offline([vagrant]))} "$@"\n')
+    (bin_dir / "vagrant").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    for name, value in vagrant_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    bootable = [name for name, platform in PLATFORMS.items() if "vagrant" in platform.targets]
+    states = {name: VagrantDriver(GuestSpec(name), tmp_path / name).status() for name in bootable}
+    assert states == dict.fromkeys(bootable, "absent")
+    with pytest.raises(DriverError, match="vagrant status xenial"):
+        VagrantDriver(GuestSpec("xenial"), tmp_path / "xenial").status()
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from provision.errors import DriverError
 from provision.guests import mirror
 from provision.guests.driver import Driver, GuestSpec
 from provision.guests.image import ImageRecipe
+from provision.guests.lock import checkout_id
 
 GUEST_CA_DIR = "/usr/local/share/ca-certificates"
 
@@ -31,7 +32,8 @@ class PodmanDriver(Driver):
 
     @property
     def container(self) -> str:
-        return f"rehearse-{self.spec.name}"
+        # Per checkout and platform: two checkouts on one host rehearse side by side.
+        return f"rehearse-{self.spec.name}-{checkout_id()}"
 
     @property
     def log(self) -> Path:

@@ -9,6 +9,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from provision.guests.transport import Shell
 from provision.rehearsal import browser
+from provision.reports.decisive import expected_vs_got
 from provision.reports.record import ClaimResult
 from provision.tutorial.params import Params
 from provision.tutorial.steps import BrowserClaim, Claim, Step
@@ -40,7 +41,8 @@ def check_in_guest(ctx: Context, claim: Claim, step: Step) -> ClaimResult:
     detail = f"exit {r.exit_code}, got {r.output.strip()[:300]!r}"
     if expect is not None:
         detail += f", expected {expect!r}"
-    return ClaimResult(claim.id, claim.text, False, detail)
+    diff = expected_vs_got(expect, r.output) if expect is not None and r.output else ""
+    return ClaimResult(claim.id, claim.text, False, detail, diff)
 
 
 def check_in_browser(ctx: Context, claim: BrowserClaim) -> ClaimResult:

@@ -9,6 +9,7 @@ from provision.guests.transport import Result
 from provision.platforms import Mode, Platform
 from provision.platforms.base import PlannedStep
 from provision.rehearsal.claims import Context, check
+from provision.reports.decisive import decisive_lines
 from provision.reports.record import (
     CommandResult,
     DeviationUsed,
@@ -27,7 +28,8 @@ class StepFailed(Exception):
 
 
 def _record(result: StepResult, r: Result) -> None:
-    result.commands.append(CommandResult(r.command, r.exit_code, round(r.seconds, 2), r.tail()))
+    decisive = decisive_lines(r.output) if r.exit_code != 0 else []
+    result.commands.append(CommandResult(r.command, r.exit_code, round(r.seconds, 2), r.tail(), decisive))
 
 
 def _run(ctx: Context, step: Step, line: str) -> Result:
@@ -42,7 +44,8 @@ def _must_succeed(result: StepResult, r: Result) -> None:
     if r.timed_out:  # killed in the guest with its whole process group
         raise StepFailed(f"`{r.command}` timed out after {r.timeout:g} s (killed in the guest)")
     if r.exit_code != 0:
-        raise StepFailed(f"`{r.command}` exited {r.exit_code}")
+        said = result.commands[-1].decisive[:1]
+        raise StepFailed(f"`{r.command}` exited {r.exit_code}" + "".join(f": {line}" for line in said))
 
 
 def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
@@ -122,9 +125,7 @@ def literal_works(ctx: Context, planned: PlannedStep, result: StepResult) -> boo
     except (StepFailed, OSError) as e:
         # The deviated form is checked next and records its own claims; the commands stay as evidence.
         del result.claims[claims_before:]
-        failing = [c for c in result.commands if c.exit_code != 0]
-        said = failing[-1].output_tail.strip().splitlines()[-1:] if failing else []
-        result.literal = f"fails: {e}" + "".join(f" ({line.strip()})" for line in said)
+        result.literal = f"fails: {e}"  # a failing command's message carries its decisive line
         return False
     result.literal = "works"
     return True
@@ -158,6 +159,7 @@ def rehearse(
     start = time.monotonic()
     for planned, result in zip(plan, report.steps, strict=True):
         result.deviations = [DeviationUsed(d.reason, d.replaced(planned.original)) for d in planned.deviations]
+        result.assumptions = list(planned.step.assumptions)
         result.status = Status.RUNNING
         report.save(report_path)
         ctx.guest.note(f"--- step {planned.step.id}: {planned.step.title}")

@@ -31,6 +31,7 @@ class CommandResult:
     exit_code: int
     seconds: float
     output_tail: str  # the last lines of stdout+stderr; the full text is in the log
+    decisive: list[str] = field(default_factory=list)  # the lines of the whole output that say why it failed
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ClaimResult:
     text: str
     passed: bool
     detail: str = ""
+    diff: str = ""  # expected versus got, as a short unified diff, when the claim compares text
 
 
 @dataclass
@@ -57,6 +59,7 @@ class StepResult:
     claims: list[ClaimResult] = field(default_factory=list)
     deviations: list[DeviationUsed] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # guest paths written by this step
+    assumptions: list[str] = field(default_factory=list)  # what the harness answered for the reader
     error: str = ""
     literal: str = ""  # audit mode, deviated steps: "works", or "fails: <why>" as the tutorial wrote it
 

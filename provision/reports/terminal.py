@@ -45,6 +45,12 @@ class StepProgress:
         )
         if step.error:
             self.console.print(f"       {step.error}", markup=False, highlight=False)
+            # The cause on screen: the decisive lines of what failed; the full output is in the log.
+            for line in step.commands[-1].decisive[1:] if step.commands else []:
+                self.console.print(f"         {line}", markup=False, highlight=False, style="red")
+            for claim in step.claims:
+                if not claim.passed and claim.diff:
+                    self.console.print(claim.diff, markup=False, highlight=False)
 
 
 def table(report: Report) -> Table:

@@ -1,0 +1,49 @@
+"""One writer per guest: a rehearsal holds an exclusive lock on its guest for as long as it acts on it."""
+
+import fcntl
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from provision.errors import RehearseError
+from provision.layout import PROJECT
+
+
+class GuestBusy(RehearseError):
+    """Another `rehearse` is acting on the same guest."""
+
+
+def checkout_id() -> str:
+    """Short and stable for this checkout, so two checkouts on one host never share a guest."""
+    return hashlib.sha256(str(PROJECT).encode()).hexdigest()[:8]
+
+
+@contextmanager
+def exclusive(guest: str) -> Iterator[Path]:
+    """Hold the lock of `guest` (of this checkout); a second holder is refused at once, never queued.
+
+    flock: the kernel drops it when the holder dies, so a killed run leaves no stale lock."""
+    directory = Path(tempfile.gettempdir()) / f"rehearse-locks-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    path = directory / f"{checkout_id()}-{hashlib.sha256(guest.encode()).hexdigest()[:12]}.lock"
+    with path.open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise GuestBusy(
+                f"{guest} is busy: {holder} is rehearsing on it (lock {path}); wait for it to end"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"rehearse pid {os.getpid()}\n")
+        f.flush()
+        try:
+            yield path
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)
