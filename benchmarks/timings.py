@@ -10,9 +10,10 @@ import argparse
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from provision.layout import PROJECT
+
+ROOT = PROJECT
 
 
 def driver_container() -> str:

@@ -34,10 +34,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from provision.guests import mirror
+from provision.layout import PROJECT
 from provision.platforms.bookworm import BOOKWORM
 from provision.platforms.bookworm import PACKAGES as BOOKWORM_PACKAGES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT
 assert BOOKWORM.image is not None
 IMAGE = BOOKWORM.image
 NETNS = "rehearse-vm"
