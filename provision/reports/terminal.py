@@ -44,10 +44,11 @@ class StepProgress:
             f"  [{style}]{mark:<4}[/] {step.id:<4} {step.title:<52} {step.seconds:6.1f} s", highlight=False
         )
         if step.error:
-            self.console.print(f"       {step.error}", markup=False, highlight=False)
+            # soft_wrap: a log line stays one line, whole for grep, whatever the console's width.
+            self.console.print(f"       {step.error}", markup=False, highlight=False, soft_wrap=True)
             # The cause on screen: the decisive lines of what failed; the full output is in the log.
             for line in step.commands[-1].decisive[1:] if step.commands else []:
-                self.console.print(f"         {line}", markup=False, highlight=False, style="red")
+                self.console.print(f"         {line}", markup=False, highlight=False, style="red", soft_wrap=True)
             for claim in step.claims:
                 if not claim.passed and claim.diff:
                     self.console.print(claim.diff, markup=False, highlight=False)
@@ -87,4 +88,4 @@ def verdict(report: Report) -> list[str]:
 def show(report: Report, console: Console) -> None:
     console.print(table(report))
     for line in verdict(report):
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
