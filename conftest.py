@@ -13,7 +13,7 @@ import pytest
 import testinfra
 
 from provision import cli, platforms
-from provision.guests.driver import Driver, GuestSpec
+from provision.guests.driver import Driver
 from provision.guests.targets import default_target, get_driver, target_kind
 from provision.platforms import Platform
 from provision.reports.record import Report
@@ -59,7 +59,7 @@ def rehearsed(pytestconfig: pytest.Config) -> Rehearsed:
             f"{failed.error if failed else 'see log'}; log: {out / 'rehearsal.log'}",
             pytrace=False,
         )
-    driver = get_driver(target, GuestSpec(platform.name, platform.image), out)
+    driver = get_driver(target, platform.guest, out)
     return Rehearsed(driver, platform, report, Params(), out)
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from provision import platforms
 from provision.errors import RehearseError
-from provision.guests.driver import Driver, GuestSpec
+from provision.guests.driver import Driver
 from provision.guests.lock import exclusive
 from provision.guests.targets import default_target, get_driver, target_kind
 from provision.guests.transport import Guest
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         platform = platforms.for_target(kind, args.platform)
         out = state_dir(args.workdir, args.target, platform.name)
         out.mkdir(parents=True, exist_ok=True)
-        driver = get_driver(args.target, GuestSpec(platform.name, platform.image), out)
+        driver = get_driver(args.target, platform.guest, out)
         if args.command == "status":
             print(driver.status())
             return 0

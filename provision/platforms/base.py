@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from provision.guests.driver import GuestSpec
 from provision.guests.image import ImageRecipe
 from provision.tutorial.steps import TUTORIAL, BrowserClaim, Claim, File, Serve, Step
 
@@ -72,6 +73,11 @@ class Platform:
     targets: tuple[str, ...]  # the drivers that can boot it: podman, vagrant, ssh
     deviations: tuple[Deviation, ...] = ()
     image: ImageRecipe | None = None  # how the podman driver builds its guest
+
+    @property
+    def guest(self) -> GuestSpec:
+        """What a driver needs to make or reach this platform's guest."""
+        return GuestSpec(self.name, self.image)
 
     def plan(self, mode: Mode) -> tuple[PlannedStep, ...]:
         """The catalogue as this platform runs it in `mode`."""

@@ -17,11 +17,11 @@ from typing import TextIO
 
 from markdown_it import MarkdownIt
 
-from provision.tutorial.params import Params
+from provision.tutorial.params import Words
 from provision.tutorial.steps import TUTORIAL, File, Step
 
 # The words the tutorial prints where the reader puts their own values.
-TUTORIAL_WORDS = Params(user="user", server_name="server_domain_or_IP")
+TUTORIAL_WORDS = Words(user="user", server_name="server_domain_or_IP")
 
 SHELL_LANGS = frozenset({"bash", "sh", "shell", "console", "zsh"})
 

@@ -24,9 +24,6 @@ SYSTEM_ACCOUNTS = frozenset(
 )  # fmt: skip
 # One RFC 1123 label: letters, digits and hyphens, neither first nor last a hyphen, 1-63 chars.
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-# The tutorial's own word for the server name, in which `drift` renders the files to compare them
-# with its text. Not a hostname (underscores), but its charset is as inert as one's.
-TUTORIAL_SERVER_NAME = "server_domain_or_IP"
 
 
 def _shown(value: str) -> str:
@@ -67,7 +64,7 @@ def _is_hostname(value: str) -> bool:
 
 
 def _check_server_name(name: object) -> None:
-    if isinstance(name, str) and (_is_ip(name) or _is_hostname(name) or name == TUTORIAL_SERVER_NAME):
+    if isinstance(name, str) and (_is_ip(name) or _is_hostname(name)):
         return
     shown = _shown(name) if isinstance(name, str) else type(name).__name__
     raise UsageError(
@@ -77,19 +74,12 @@ def _check_server_name(name: object) -> None:
 
 
 @dataclass(frozen=True)
-class Params:
-    """Values the reader substitutes for the tutorial's placeholders; checked on construction,
-    since they reach shell lines run as root in the guest and the nginx server block."""
+class Words:
+    """Values for the tutorial's placeholders, filled into its commands and files. Unchecked: the
+    tutorial's own words (`user`, `server_domain_or_IP`) are one such set; a rehearsal uses `Params`."""
 
-    user: str = "deploy"
-    # The tutorial's `server_domain_or_IP`. An IP, because both stock default sites stay enabled and
-    # trusty's claims `server_name localhost`; the harness requests with `Host: <server_name>` (and
-    # Chromium resolves the name to the loopback forward), so this block, not the default, answers.
-    server_name: str = "127.0.0.1"
-
-    def __post_init__(self) -> None:
-        _check_user(self.user)
-        _check_server_name(self.server_name)
+    user: str
+    server_name: str
 
     @property
     def home(self) -> str:
@@ -103,10 +93,26 @@ class Params:
         """Fill `${user}`, `${home}` and `${server_name}` in `text`; `~` at a path's start too."""
         if text.startswith("~/"):
             text = self.home + text[1:]
-        # No quoting needed: __post_init__ let only [A-Za-z0-9_.:-] through, no shell or nginx metacharacter.
+        # No quoting needed: Params lets only [A-Za-z0-9_.:-] through, no shell or nginx metacharacter.
         # safe_substitute: shell variables such as $VIRTUAL_ENV pass through untouched.
         return Template(text).safe_substitute(user=self.user, home=self.home, server_name=self.server_name)
 
     def artifact(self, name: str) -> str:
         """An `app/` file with its placeholders filled."""
         return self.expand((APP / name).read_text())
+
+
+@dataclass(frozen=True)
+class Params(Words):
+    """The reader's values, checked on construction: they reach shell lines run as root in the
+    guest and the nginx server block."""
+
+    user: str = "deploy"
+    # The tutorial's `server_domain_or_IP`. An IP, because both stock default sites stay enabled and
+    # trusty's claims `server_name localhost`; the harness requests with `Host: <server_name>` (and
+    # Chromium resolves the name to the loopback forward), so this block, not the default, answers.
+    server_name: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        _check_user(self.user)
+        _check_server_name(self.server_name)
