@@ -63,6 +63,9 @@ class Expectations:
     init: str  # the init system testinfra's `host.service` finds: "upstart" or "systemd"
     packages: tuple[str, ...]  # installed once the tutorial (with its deviations) has run
     service_file: str  # the init system's definition of the app's service
+    service_log: str  # prints the service's own last log lines (what uWSGI said)
+    main_pid: str  # prints the pid of the service's main process (the uWSGI master)
+    restart: str  # (re)starts the service, as root
 
 
 @dataclass(frozen=True)

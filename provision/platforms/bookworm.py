@@ -10,7 +10,12 @@ BOOKWORM = Platform(
     name="bookworm",
     description="Debian 12 with systemd: the stand-in guest that runs where ubuntu/trusty64 cannot",
     expect=Expectations(
-        init="systemd", packages=(*PACKAGES, "virtualenv"), service_file="/etc/systemd/system/myproject.service"
+        init="systemd",
+        packages=(*PACKAGES, "virtualenv"),
+        service_file="/etc/systemd/system/myproject.service",
+        service_log="journalctl -u myproject -n 30 --no-pager -o cat",
+        main_pid="systemctl show -p MainPID --value myproject",
+        restart="systemctl restart myproject",
     ),
     targets=("podman", "vagrant", "ssh"),
     # systemd as PID 1, dbus for systemctl, python3 for testinfra's checks and the harness's HTTP

@@ -17,7 +17,14 @@ OFFLINE_PIP = f"--no-index --find-links {wheelhouse.GUEST_DIR}"
 TRUSTY = Platform(
     name="trusty",
     description="Ubuntu 14.04 with Upstart: the tutorial's own platform (ubuntu/trusty64 under Vagrant)",
-    expect=Expectations(init="upstart", packages=PACKAGES, service_file="/etc/init/myproject.conf"),
+    expect=Expectations(
+        init="upstart",
+        packages=PACKAGES,
+        service_file="/etc/init/myproject.conf",
+        service_log="tail -n 30 /var/log/upstart/myproject.log",
+        main_pid="initctl status myproject | grep -o '[0-9]*$'",
+        restart="restart myproject || start myproject",
+    ),
     targets=("vagrant", "ssh"),
     deviations=(
         Deviation(
