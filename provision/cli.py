@@ -2,13 +2,15 @@
 
 import argparse
 import re
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 
 from provision import platforms
-from provision.errors import RehearseError
+from provision.errors import RehearseError, UsageError
 from provision.guests.driver import Driver
 from provision.guests.lock import exclusive
 from provision.guests.targets import default_target, get_driver, target_kind
@@ -66,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
             s.add_argument("--server-name", default=Params.server_name, help="the tutorial's `server_domain_or_IP`")
             s.add_argument(
+                "--app", type=Path, default=Params.app, help="the tutorial's files: app/ (default), or your copy of it"
+            )
+            s.add_argument(
                 "--timeout", type=timeout_arg, action="append", default=[], metavar="[STEP=]SECONDS",
                 help="how long each command may run before it is killed: all steps, or one (repeatable); "
                 f"default {INSTALL_BUDGET:g} s for steps that install, {COMMAND_BUDGET:g} s otherwise",
@@ -91,6 +96,18 @@ def run_steps(
     )
 
 
+def check_artifacts(platform: Platform, mode: Mode, params: Params) -> None:
+    """Every file the plan writes must be in the app directory, before any guest is touched."""
+    names = {f.artifact for p in platform.plan(mode) for step in (p.step, p.original) for f in step.files}
+    if missing := sorted(n for n in names if not (params.app / n).is_file()):
+        raise UsageError(f"app directory {str(params.app)!r} lacks the tutorial's {', '.join(missing)}")
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (CI cancelling, `vagrant` stopping) ends a run the way CTRL-C does: recorded, not lost."""
+    raise KeyboardInterrupt
+
+
 def write_reports(report: Report, out: Path) -> None:
     write_html(report, out / "report.html")
     write_junit(report, out / "junit.xml")
@@ -99,14 +116,21 @@ def write_reports(report: Report, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(highlight=False)
+    # Off a terminal (CI logs, pipes) rich would fold the table at 80 columns: a log has room.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    out: Path | None = None
     try:
         if args.command == "drift":
             return drift.main(args.markdown)
         # Validated before anything touches a guest: these values reach root's shell and nginx.
-        params = Params(user=args.user, server_name=args.server_name) if args.command in ("up", "apply") else None
+        params = None
+        if args.command in ("up", "apply"):
+            params = Params(user=args.user, server_name=args.server_name, app=args.app.resolve())
         kind = target_kind(args.target)
         platform = platforms.for_target(kind, args.platform)
+        if params is not None:
+            check_artifacts(platform, args.mode, params)
         out = state_dir(args.workdir, args.target, platform.name)
         out.mkdir(parents=True, exist_ok=True)
         driver = get_driver(args.target, platform.guest, out)
@@ -143,8 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rehearse: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rehearse: interrupted; the partial report and log are kept", file=sys.stderr)
+        if out is not None and (out / "report.json").is_file():
+            write_reports(Report.load(out / "report.json"), out)
+        print(f"rehearse: interrupted; the partial report and log are kept in {out or args.workdir}", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

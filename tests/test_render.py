@@ -8,13 +8,14 @@ import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from provision.platforms import PLATFORMS, Mode
 from provision.reports.htmlpage import render_html, write_html
 from provision.reports.junit import render_junit, write_junit
 from provision.reports.record import ClaimResult, CommandResult, DeviationUsed, Outcome, Report, Status, StepResult
-from provision.reports.terminal import show
+from provision.reports.terminal import StepProgress, show
 from provision.tutorial.steps import TUTORIAL
 
 FAIL_AT = "7"  # the systemd deviation's step: a failure there exercises deviations and claims together
@@ -132,7 +133,51 @@ def test_screenshot_is_embedded_only_when_it_is_a_png(tmp_path: Path):
 def test_write_html_writes_the_rendering(tmp_path: Path):
     report = build_report(fail_at=FAIL_AT)
     path = write_html(report, tmp_path / "report.html")
-    assert path.read_text(encoding="utf-8") == render_html(report)
+    assert path.read_text(encoding="utf-8") == render_html(report, tmp_path)
+
+
+SERVICE_LOG = (
+    "*** Starting uWSGI ***\nModuleNotFoundError: No module named 'wsgix'\n"
+    "unable to load app 0 (mountpoint='') (callable not found or import error)"
+)
+
+
+def failing_with_evidence() -> Report:
+    """Step 7 failed: a command with its decisive line, a claim with its diff, and the service's log."""
+    report = build_report(fail_at=FAIL_AT)
+    step = report.failed_step
+    assert step is not None
+    step.commands[-1].decisive = ["Job for myproject.service failed because the control process exited"]
+    step.claims[0].diff = "--- expected\n+++ got\n-socket deploy www-data 660\n+socket deploy deploy 755"
+    step.service_log = SERVICE_LOG
+    return report
+
+
+def test_html_opens_with_the_failure_and_its_evidence(tmp_path: Path):
+    report = failing_with_evidence()
+    report.log = str(tmp_path / "rehearsal.log")
+    page = render_html(report, tmp_path)
+    section = page[page.index('<section class="failure"') : page.index("</section>")]
+    # before the summary and the table: the first thing a reader sees
+    assert page.index('<section class="failure"') < page.index('<dl class="summary">') < page.index("<table>")
+    assert "at step 7: Create an Upstart script</h2>" in section
+    assert f'<p class="error">{FAIL_ERROR}</p>' in section
+    assert "<code>sudo systemctl restart myproject</code> exited 1" in section
+    assert '<pre class="decisive">Job for myproject.service failed because' in section
+    assert "+socket deploy deploy 755" in section
+    assert "ModuleNotFoundError: No module named &#39;wsgix&#39;" in section
+    assert '<a class="full-output" href="rehearsal.log">' in section  # beside the page, as written
+    assert '<a href="#step-7">the step in the table</a>' in section
+
+
+def test_junit_failure_carries_the_services_log():
+    suite = parse_junit(failing_with_evidence())
+    failure = suite.find("testcase[@name='7 Create an Upstart script']/failure")
+    assert failure is not None and (failure.text or "").endswith(f"the service's own log:\n{SERVICE_LOG}")
+
+
+def test_a_passing_report_has_no_failure_section():
+    assert '<section class="failure"' not in render_html(build_report())
 
 
 def parse_junit(report: Report) -> ET.Element:
@@ -174,9 +219,12 @@ def test_junit_for_a_failing_report_has_failures_and_skips(tmp_path: Path):
     assert failed_claims["starts-at-boot: the service starts at boot (enabled for multi-user.target)"] is None
 
 
-def test_junit_of_an_interrupted_run_reports_the_step_as_an_error():
+@pytest.mark.parametrize(
+    ("outcome", "status"), [(Outcome.RUNNING, Status.RUNNING), (Outcome.INTERRUPTED, Status.INTERRUPTED)]
+)
+def test_junit_of_a_killed_or_interrupted_run_reports_the_step_as_an_error(outcome: Outcome, status: Status):
     report = build_report()
-    report.status, report.steps[6].status = "running", Status.RUNNING
+    report.status, report.steps[6].status = outcome, status
     for later in report.steps[7:]:
         later.status = Status.NOT_REACHED
     suite = ET.fromstring(render_junit(report))
@@ -196,3 +244,30 @@ def test_terminal_table_ends_with_the_verdict():
     assert [f" {s.status} " in row for s, row in zip(report.steps, rows, strict=True)] == [True] * len(rows)
     assert lines[-2] == "verdict: 3 of 16 steps need a deviation on bookworm: 3, 4.1, 7"
     assert lines[-1] == f"failed at step {FAIL_AT} (Create an Upstart script): {FAIL_ERROR}"
+
+
+def test_progress_line_of_a_failed_step_shows_the_cause_and_the_services_log():
+    out = io.StringIO()
+    report = failing_with_evidence()
+    step = report.failed_step
+    assert step is not None
+    StepProgress(Console(file=out, width=80, color_system=None))(step)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:2] == ["FAIL", "7"] and lines[1] == f"       {FAIL_ERROR}"
+    assert "+socket deploy deploy 755" in lines
+    at = lines.index("       the service's own log says:")
+    # the decisive lines of the service's log, whole however narrow the console
+    assert lines[at + 1 :] == [
+        "         ModuleNotFoundError: No module named 'wsgix'",
+        "         unable to load app 0 (mountpoint='') (callable not found or import error)",
+    ]
+
+
+def test_verdict_names_an_unfinished_previous_run():
+    report = build_report()
+    report.previous = (
+        "the run started 2024-05-01T11:00:00+00:00 was interrupted during step 5.1 (Install Flask and uWSGI)"
+    )
+    out = io.StringIO()
+    show(report, Console(file=out, width=400, color_system=None))
+    assert f"note: before this run, {report.previous}" in out.getvalue().splitlines()

@@ -21,7 +21,7 @@ from provision.rehearsal.claims import Context, check_in_browser, check_in_guest
 from provision.rehearsal.runner import StepFailed, apply_step, literal_works, rehearse, serve
 from provision.reports.record import ClaimResult, CommandResult, Outcome, Report, Status, StepResult
 from provision.tutorial.params import PAGE, Params
-from provision.tutorial.steps import BROWSER_CLAIM, Claim, File, Serve, Step, tutorial_step
+from provision.tutorial.steps import BROWSER_CLAIM, Claim, File, OnChange, Serve, Step, tutorial_step
 
 Answer = tuple[int, str]  # (exit code, stdout+stderr)
 
@@ -51,10 +51,12 @@ class FakeGuest:
         answers: Mapping[str, Answer | list[Answer]] | None = None,
         current: Collection[str] = (),
         unwritable: Collection[str] = (),
+        leftovers: Collection[str] = (),
     ) -> None:
         self.answers = {key: list(a) if isinstance(a, list) else [a] for key, a in (answers or {}).items()}
         self.current = set(current)
         self.unwritable = set(unwritable)
+        self.leftovers = list(leftovers)  # what an earlier, killed run left running
         self.log = Path("/fake/rehearsal.log")
         self.calls: list[Call] = []
         self.writes: list[Write] = []
@@ -84,6 +86,10 @@ class FakeGuest:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def settle(self) -> list[str]:
+        self.calls.append(Call("settle", None, ""))
+        return list(self.leftovers)
 
 
 @pytest.fixture(autouse=True)
@@ -154,6 +160,39 @@ def test_apply_step(
     assert all(c.passed for c in result.claims) and len(result.claims) == len(step.claims)
 
 
+RESTART = "make restart"
+SERVED = replace(DEMO, on_change=OnChange(("~/demo/app.py",), (RESTART,)))  # a service that reads app.py
+APP_PY = "/home/deploy/demo/app.py"
+
+
+@pytest.mark.parametrize(
+    ("skip_in_place", "answers", "current", "written", "status", "ran"),
+    [
+        pytest.param(True, {}, {FILE}, set(), Status.UNCHANGED, [PROBE], id="in-place-nothing-edited"),
+        pytest.param(True, {}, {FILE}, {APP_PY}, Status.CHANGED, [PROBE, RESTART], id="in-place-upstream-edited"),
+        pytest.param(True, {}, set(), set(), Status.CHANGED, [PROBE, RESTART], id="in-place-own-file-edited"),
+        pytest.param(True, {}, {FILE}, {"/home/deploy/other"}, Status.UNCHANGED, [PROBE], id="unrelated-file-edited"),
+        pytest.param(
+            True, {PROBE: [(1, ""), (0, "")]}, {FILE}, {APP_PY}, Status.CHANGED, [PROBE, *LINES, PROBE],
+            id="not-running-starts-instead",
+        ),
+        pytest.param(False, {}, {FILE}, {APP_PY}, Status.CHANGED, [*LINES, PROBE], id="literal-runs-its-commands"),
+    ],
+)  # fmt: skip
+def test_on_change_handler_restarts_a_service_in_place(
+    skip_in_place: bool,
+    answers: dict[str, Answer | list[Answer]],
+    current: set[str],
+    written: set[str],
+    status: Status,
+    ran: list[str],
+) -> None:
+    guest = FakeGuest(answers, current)
+    result = StepResult(SERVED.id, SERVED.title)
+    apply_step(context(guest), SERVED, result, skip_in_place=skip_in_place, written=written)
+    assert (result.status, guest.commands) == (status, ran)
+
+
 @pytest.mark.parametrize(
     ("step", "answers", "error", "ran"),
     [
@@ -177,6 +216,13 @@ def test_apply_step(
             "claim 'done' failed: exit 0, got 'no', expected 'yes\\n'",
             [PROBE, "cat /srv/done"],
             id="claim-fails-though-in-place",
+        ),
+        pytest.param(
+            replace(DEMO, claims=(DONE,)),
+            {PROBE: (1, ""), "cat /srv/done": (0, "no\n")},
+            "claim 'done' failed: exit 0, got 'no', expected 'yes\\n'",
+            [PROBE, *LINES, PROBE, "cat /srv/done"],
+            id="failing-claim-explains-before-absent-effect",
         ),
     ],
 )
@@ -269,6 +315,11 @@ def test_files_are_written_as_the_reader_with_placeholders_filled(
 
 # --- claims -----------------------------------------------------------------------------------------
 
+REFUSED = (
+    'Traceback (most recent call last):\n  File "<string>", line 3, in <module>\n'
+    "ConnectionRefusedError: [Errno 111] Connection refused\n\nDuring handling of the above exception:\n"
+    "urllib.error.URLError: <urlopen error [Errno 111] Connection refused>\n"
+)
 ENABLED = Claim("enabled", "the service is enabled", "systemctl is-enabled myproject", expect="enabled\n")
 RUNS = Claim("runs", "the service runs", "systemctl is-active myproject")
 SOCKET = tutorial_step("7").claims[0]
@@ -285,6 +336,13 @@ SOCKET = tutorial_step("7").claims[0]
         (RUNS, (3, "inactive\n"), False, "exit 3, got 'inactive'"),
         (SOCKET, (0, "socket alice www-data 660\n"), True, ""),  # expect's ${user} is the reader
         (SOCKET, (0, "socket deploy www-data 660\n"), False, "expected 'socket alice www-data 660\\n'"),
+        # a failed probe shows the line that says why: a traceback's exception, not its first lines
+        (
+            RUNS,
+            (1, REFUSED),
+            False,
+            "exit 1, got 'urllib.error.URLError: <urlopen error [Errno 111] Connection refused>'",
+        ),
     ],
 )
 def test_check_in_guest(claim: Claim, answer: Answer, passed: bool, detail: str) -> None:
@@ -354,34 +412,59 @@ def test_check_in_browser_without_an_address_fails_without_looking(http_url: str
 # --- serve: start in the foreground, look, CTRL-C ---------------------------------------------------
 
 SERVE_STEP = tutorial_step("5.2")
+FREE = "ss -ltnp 'sport = :5000'"  # what listens on the port before the server starts
 START = "set -m; nohup python myproject.py >/tmp/rehearse-serve-5000.log 2>&1 </dev/null & echo $!"
+ALIVE = "kill -0 4242"
 STOP = "kill -INT 4242;"
-LOOK = "http://127.0.0.1:5000/"  # in the page claim's probe
+LOOK = '"http://$addr:5000/"'  # in the page claim's probe: the guest's own non-loopback address
 TAIL = "tail -n 20 /tmp/rehearse-serve-5000.log"
 
 
 @pytest.mark.parametrize(
     ("answers", "error", "ran", "naps"),
     [
-        pytest.param({}, None, [START, LOOK, STOP], 0, id="answers-at-once"),
+        pytest.param({}, None, [FREE, START, ALIVE, LOOK, STOP], 0, id="answers-at-once"),
         pytest.param(
             {LOOK: [(1, "refused"), (1, "refused"), (0, PAGE)]},
             None,
-            [START, LOOK, LOOK, LOOK, STOP],
+            [FREE, START, ALIVE, LOOK, ALIVE, LOOK, ALIVE, LOOK, STOP],
             2,
             id="answers-on-third-look",
         ),
         pytest.param(
+            {FREE: (0, 'LISTEN 0 5 0.0.0.0:5000 0.0.0.0:* users:(("python3",pid=77,fd=3))\n')},
+            "port 5000 is taken before `python myproject.py` started: LISTEN 0 5 0.0.0.0:5000 0.0.0.0:* "
+            'users:(("python3",pid=77,fd=3))',
+            [FREE],
+            0,
+            id="port-taken-before",
+        ),
+        pytest.param(
             {START: (127, "nohup: failed to run command 'python'\n")},
             "`python myproject.py` did not start (exit 127)",
-            [START],
+            [FREE, START],
             0,
             id="does-not-start",
         ),
         pytest.param(
+            {ALIVE: (1, ""), LOOK: (1, "refused"), TAIL: (0, "Traceback\nImportError: no flask\n")},
+            "`python myproject.py` exited before its page answered; server log: ImportError: no flask",
+            [FREE, START, ALIVE, LOOK, STOP, TAIL],
+            0,
+            id="dies-before-answering",
+        ),
+        pytest.param(
+            {LOOK: (0, "<h1>other</h1>")},
+            "claim 'page-on-5000' failed: exit 0, got '<h1>other</h1>', expected \"<h1 style='color:blue'>Hello "
+            'There!</h1>"',
+            [FREE, START, ALIVE, LOOK, STOP, TAIL],
+            0,
+            id="other-page-is-an-answer-no-retry",
+        ),
+        pytest.param(
             {STOP: (1, "did not stop on CTRL-C\n")},
             "`python myproject.py` did not stop on CTRL-C",
-            [START, LOOK, STOP],
+            [FREE, START, ALIVE, LOOK, STOP],
             0,
             id="ignores-ctrl-c",
         ),
@@ -390,7 +473,7 @@ TAIL = "tail -n 20 /tmp/rehearse-serve-5000.log"
 def test_serve(
     sleeps: list[float], answers: dict[str, Answer | list[Answer]], error: str | None, ran: list[str], naps: int
 ) -> None:
-    guest = FakeGuest({START: (0, "Last login: today\n4242\n"), LOOK: (0, PAGE), **answers})
+    guest = FakeGuest({START: (0, "Last login: today\n4242\n"), LOOK: (0, PAGE), FREE: (0, ""), **answers})
     result = StepResult(SERVE_STEP.id, SERVE_STEP.title)
     [item] = SERVE_STEP.run
     assert isinstance(item, Serve)
@@ -400,23 +483,23 @@ def test_serve(
         with pytest.raises(StepFailed) as failed:
             serve(context(guest), item, SERVE_STEP, result)
         assert str(failed.value) == error
-    assert len(guest.calls) == len(ran)
+    assert len(guest.calls) == len(ran), guest.commands
     assert all(want in call.command for want, call in zip(ran, guest.calls, strict=True))
-    assert {c.user for c in guest.calls} == {"deploy"}
+    # the port check reads every process's sockets, as root; the reader runs and stops the server
+    assert {c.user for c in guest.calls if FREE not in c.command} <= {"deploy"}
     assert sleeps == [1] * naps
-    assert [c.passed for c in result.claims] == ([] if START in answers else [True])
+    assert len(result.claims) == (1 if LOOK in ran else 0)
 
 
-def test_serve_gives_up_at_the_deadline_and_quotes_the_server_log(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "SERVE_WAIT", -1.0)  # the deadline has passed at the first look
+def test_serve_gives_up_at_the_deadline_and_quotes_the_server_log() -> None:
     guest = FakeGuest({START: (0, "4242\n"), LOOK: (1, "Connection refused"), TAIL: (0, "OSError: Address in use\n")})
     result = StepResult(SERVE_STEP.id, SERVE_STEP.title)
-    with pytest.raises(StepFailed) as failed:
-        apply_step(context(guest, Params()), SERVE_STEP, result)
+    with pytest.raises(StepFailed) as failed:  # the deadline has passed at the first look
+        apply_step(replace(context(guest, Params()), serve_wait=-1.0), SERVE_STEP, result)
     assert str(failed.value).startswith("claim 'page-on-5000' failed: exit 1, got 'Connection refused'")
     assert str(failed.value).endswith("; server log: OSError: Address in use")
     # the server is stopped all the same, before its log is read
-    assert [c for c in guest.commands if c.startswith(("kill", "tail"))] == [guest.commands[-2], TAIL]
+    assert [c for c in guest.commands if c.startswith(("kill -INT", "tail"))] == [guest.commands[-2], TAIL]
     assert guest.commands[-2].startswith(STOP)
     assert [c.passed for c in result.claims] == [False]
 
@@ -656,3 +739,91 @@ def test_audit_keeps_what_the_deviation_replaced(tmp_path: Path) -> None:
     [used] = next(s for s in report.steps if s.id == "3").deviations
     assert used.replaces["run"] == ["sudo apt-get update", "sudo apt-get install python-pip python-dev nginx"]
     assert set(used.replaces) == {"run", "probe"}
+
+
+# --- a failing service explains itself; interruptions leave a record ---------------------------------
+
+UWSGI_LOG = (
+    "*** Starting uWSGI 2.0.28 ***\n"
+    "ModuleNotFoundError: No module named 'wsgix'\n"
+    "unable to load app 0 (mountpoint='') (callable not found or import error)\n"
+    "*** no app loaded. going in full dynamic mode ***\n"
+)
+NGINX_500 = "urllib.error.HTTPError: HTTP Error 500: INTERNAL SERVER ERROR"
+
+
+def test_a_failing_service_step_shows_the_services_own_log(tmp_path: Path) -> None:
+    answers = {"http://127.0.0.1:80/": (1, NGINX_500), "journalctl -u myproject": (0, UWSGI_LOG)}
+    report, _, _ = rehearsal(tmp_path, answers)
+    failed = report.failed_step
+    assert failed is not None and failed.id == "8.4"
+    assert failed.error == (
+        f"claim 'nginx-port-80' failed: exit 1, got {NGINX_500!r}, expected \"{PAGE}\"; "
+        "service log: ModuleNotFoundError: No module named 'wsgix'"
+    )
+    assert failed.service_log == UWSGI_LOG.strip()
+    assert Report.load(tmp_path / "report.json").failed_step == failed
+
+
+def test_a_step_that_is_not_the_services_reads_no_service_log(tmp_path: Path) -> None:
+    report, guest, _ = rehearsal(tmp_path, {"test -d ~/myproject": (1, "")})
+    assert report.failed_step is not None and report.failed_step.service_log == ""
+    assert not any("journalctl" in c for c in guest.commands)
+
+
+def test_a_service_log_without_a_decisive_line_leaves_the_error_alone(tmp_path: Path) -> None:
+    answers = {"http://127.0.0.1:80/": (1, NGINX_500), "journalctl -u myproject": (0, "WSGI app 0 ready\n")}
+    report, _, _ = rehearsal(tmp_path, answers)
+    failed = report.failed_step
+    assert failed is not None and failed.service_log == "WSGI app 0 ready" and "service log" not in failed.error
+
+
+class Interrupting(FakeGuest):
+    """CTRL-C while `when` runs in the guest."""
+
+    def __init__(self, when: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.when = when
+
+    def run(self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = None) -> Result:
+        if self.when in command:
+            raise KeyboardInterrupt
+        return super().run(command, user=user, prelude=prelude, timeout=timeout)
+
+
+def test_ctrl_c_marks_the_step_interrupted_and_the_next_run_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    guest = Interrupting("pip install uwsgi", answers={**REHEARSED, "import flask": (1, "")}, current=FILES)
+    with pytest.raises(KeyboardInterrupt):
+        rehearse(context(guest), BOOKWORM, Mode.ADAPTED, target="fake", report_path=path)
+    on_disk = Report.load(path)
+    assert on_disk.status == Outcome.INTERRUPTED and on_disk.finished
+    assert on_disk.failed_step is not None and on_disk.failed_step.id == "5.1"
+    assert on_disk.failed_step.status == Status.INTERRUPTED and "interrupted" in on_disk.failed_step.error
+    again = rehearse(context(FakeGuest(REHEARSED, FILES)), BOOKWORM, Mode.ADAPTED, target="fake", report_path=path)
+    assert (
+        again.previous == f"the run started {on_disk.started} was interrupted during step 5.1 (Install Flask and uWSGI)"
+    )
+
+
+def test_a_killed_run_is_named_by_the_next_and_its_leftovers_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    killed = Report("bookworm", "adapted", "fake", "2026-11-28T23:00:00+00:00", steps=[StepResult("5.1", "Install")])
+    killed.steps[0].status = Status.RUNNING  # what a SIGKILL leaves on disk
+    killed.save(path)
+    leftover = "timeout --kill-after=10 1200 sudo -H -u deploy bash -l -c pip install uwsgi flask"
+    guest = FakeGuest(REHEARSED, FILES, leftovers=[leftover])
+    report = rehearse(context(guest), BOOKWORM, Mode.ADAPTED, target="fake", report_path=path)
+    assert report.steps[0].status == Status.UNCHANGED  # the run goes on as usual
+    assert (
+        report.previous
+        == "the run started 2026-11-28T23:00:00+00:00 ended without a word (killed?) during step 5.1 (Install)"
+    )
+    assert guest.commands[0] == "settle"  # before any step touches the guest
+    assert f"killed, left running by an earlier run: {leftover}" in guest.notes
+
+
+def test_a_finished_run_is_not_mentioned_by_the_next(tmp_path: Path) -> None:
+    first, _, _ = rehearsal(tmp_path)
+    second, _, _ = rehearsal(tmp_path)
+    assert (first.status, second.previous) == (Outcome.PASSED, "")

@@ -50,6 +50,8 @@ class Shell(Protocol):
 
     def note(self, text: str) -> None: ...
 
+    def settle(self) -> list[str]: ...
+
 
 class Guest:
     """A guest reached through testinfra."""
@@ -77,6 +79,17 @@ class Guest:
         self.note(f"$ {command}  # exit {result.exit_code}, {result.seconds:.1f} s\n{result.output}")
         return result
 
+    def settle(self) -> list[str]:
+        """Kill what an earlier, killed run left running in the guest (its host side died, the guest
+        side of `podman exec`/ssh did not): each of the transport's commands leads a process group under
+        `timeout`, all of which go but this command's own. Returns the command lines killed."""
+        script = (
+            "own=$(ps -o pgid= -p $$ | tr -d ' '); "
+            f"pgrep -af '^timeout --kill-after={KILL_AFTER} ' | while read -r pid line; do "
+            '[ "$pid" = "$own" ] || { kill -KILL -- "-$pid" 2>/dev/null && echo "$line"; }; done'
+        )
+        return self.run(script, timeout=30).output.splitlines()
+
     def note(self, text: str) -> None:
         """Append to the rehearsal log, which keeps every run's full output."""
         with self.log.open("a") as f:
@@ -89,8 +102,11 @@ class Guest:
         if self.run(f"sha256sum {shlex.quote(path)}", user=user).output.split(" ")[0] == digest:
             return False
         payload = base64.b64encode(content.encode()).decode()
-        sink = f"sudo tee {shlex.quote(path)} >/dev/null" if sudo else f"cat > {shlex.quote(path)}"
-        result = self.run(f"echo {payload} | base64 -d | {sink}", user=user)
+        # Into a temporary file beside it, then renamed: an interrupted write never leaves half a file.
+        tmp, dest = shlex.quote(f"{path}.rehearse-tmp"), shlex.quote(path)
+        sudo_ = "sudo " if sudo else ""
+        sink = f"{sudo_}tee {tmp} >/dev/null && {sudo_}mv -f {tmp} {dest}"
+        result = self.run(f"echo {payload} | base64 -d | {{ {sink}; }}", user=user)
         if result.exit_code != 0:
             raise OSError(f"writing {path} failed (exit {result.exit_code}): {result.tail(3)}")
         return True

@@ -2,7 +2,7 @@
 
 from provision.guests.image import ImageRecipe
 from provision.platforms.base import Deviation, Expectations, Platform
-from provision.tutorial.steps import SOCKET_CLAIM, Claim, File, packages_installed
+from provision.tutorial.steps import APP_FILES, SOCKET_CLAIM, Claim, File, OnChange, packages_installed
 
 PACKAGES = ("python3-pip", "python3-dev", "nginx", "build-essential")
 
@@ -50,6 +50,7 @@ BOOKWORM = Platform(
                     "sudo systemctl restart myproject",
                 ),
                 "probe": "systemctl is-active --quiet myproject && systemctl is-enabled --quiet myproject",
+                "on_change": OnChange(APP_FILES, ("sudo systemctl daemon-reload", "sudo systemctl restart myproject")),
                 "claims": (
                     SOCKET_CLAIM,
                     Claim(

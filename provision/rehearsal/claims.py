@@ -9,7 +9,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from provision.guests.transport import Shell
 from provision.rehearsal import browser
-from provision.reports.decisive import expected_vs_got
+from provision.reports.decisive import decisive_lines, expected_vs_got
 from provision.reports.record import ClaimResult
 from provision.tutorial.params import Params
 from provision.tutorial.steps import BrowserClaim, Claim, Step
@@ -27,6 +27,7 @@ class Context:
     screenshot: Path | None = None  # where the browser claim saves what it saw
     look: Look = field(default=browser.look)
     timeouts: Mapping[str, float] = field(default_factory=dict)  # step id (or "*" for all) -> seconds
+    serve_wait: float = 30.0  # seconds a foreground server gets to answer before its claim fails
 
     def budget(self, step: Step) -> float:
         """Seconds each of `step`'s commands may run: the command line's override, else the step's own."""
@@ -38,10 +39,13 @@ def check_in_guest(ctx: Context, claim: Claim, step: Step) -> ClaimResult:
     expect = ctx.params.expand(claim.expect) if claim.expect is not None else None
     if r.exit_code == 0 and (expect is None or r.output == expect):
         return ClaimResult(claim.id, claim.text, True)
-    detail = f"exit {r.exit_code}, got {r.output.strip()[:300]!r}"
+    # A probe that failed: the line that says why (a traceback's last), not the traceback's first 300 chars.
+    got = r.output.strip() if r.exit_code == 0 else "".join(decisive_lines(r.output, limit=1))
+    detail = f"exit {r.exit_code}, got {got[:300]!r}"
     if expect is not None:
         detail += f", expected {expect!r}"
-    diff = expected_vs_got(expect, r.output) if expect is not None and r.output else ""
+    # A diff only for an answer: a probe that failed says why in `detail`, it has no text to compare.
+    diff = expected_vs_got(expect, r.output) if expect is not None and r.exit_code == 0 else ""
     return ClaimResult(claim.id, claim.text, False, detail, diff)
 
 

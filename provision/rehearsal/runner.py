@@ -1,7 +1,7 @@
 """Apply a platform's plan to a guest in order, read facts before acting, and record everything."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,8 +19,6 @@ from provision.reports.record import (
     StepResult,
 )
 from provision.tutorial.steps import Serve, Step
-
-SERVE_WAIT = 30.0  # seconds a foreground server gets to answer before its claim fails
 
 
 class StepFailed(Exception):
@@ -49,7 +47,12 @@ def _must_succeed(result: StepResult, r: Result) -> None:
 
 
 def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
-    """Start the server as the reader does, look at the page until it answers, then CTRL-C it."""
+    """Start the server as the reader does, look at the page while the server is alive and until it
+    answers, then CTRL-C it. The port must be free first: else the page could come from another server."""
+    taken = ctx.guest.run(item.listeners, timeout=30)
+    _record(result, taken)
+    if taken.exit_code != 0 or taken.output.strip():
+        raise StepFailed(f"port {item.port} is taken before `{item.command}` started: {taken.output.strip()[:300]}")
     log = f"/tmp/rehearse-serve-{item.port}.log"
     # job control on, so the background job keeps SIGINT (CTRL-C) instead of ignoring it
     start = _run(ctx, step, f"set -m; nohup {item.command} >{log} 2>&1 </dev/null & echo $!")
@@ -57,10 +60,12 @@ def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
     if start.exit_code != 0:
         raise StepFailed(f"`{item.command}` did not start (exit {start.exit_code})")
     pid = start.output.strip().splitlines()[-1]
-    deadline = time.monotonic() + SERVE_WAIT
+    deadline = time.monotonic() + ctx.serve_wait
     while True:
+        alive = ctx.guest.run(f"kill -0 {pid}", user=ctx.params.user, timeout=30).exit_code == 0
         claim = check(ctx, item.claim, step)
-        if claim.passed or time.monotonic() > deadline:
+        # A diff is an answer (another page): waiting longer would not change it.
+        if not alive or claim.passed or claim.diff or time.monotonic() > deadline:
             break
         time.sleep(1)
     stop = ctx.guest.run(
@@ -70,9 +75,14 @@ def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
     )
     _record(result, stop)
     result.claims.append(claim)
-    if not claim.passed:
-        output = ctx.guest.run(f"tail -n 20 {log}", user=ctx.params.user).output
-        raise StepFailed(f"claim {claim.id!r} failed: {claim.detail}; server log: {output.strip()[-400:]}")
+    if not alive or not claim.passed:
+        said = decisive_lines(ctx.guest.run(f"tail -n 20 {log}", user=ctx.params.user).output)[:1]
+        why = (
+            f"claim {claim.id!r} failed: {claim.detail}"
+            if alive
+            else f"`{item.command}` exited before its page answered"
+        )
+        raise StepFailed(why + "".join(f"; server log: {line}" for line in said))
     if stop.exit_code != 0:
         raise StepFailed(f"`{item.command}` did not stop on CTRL-C")
 
@@ -86,33 +96,43 @@ def _holds(ctx: Context, step: Step) -> bool:
     return r.exit_code == 0
 
 
-def apply_step(ctx: Context, step: Step, result: StepResult, *, skip_in_place: bool = True) -> None:
+def apply_step(
+    ctx: Context, step: Step, result: StepResult, *, skip_in_place: bool = True, written: Collection[str] = ()
+) -> None:
     """Files first (written only when they differ), then the commands unless the probe already
     holds; a step without a probe leaves nothing behind (a test run, `nginx -t`), so it always runs.
-    Without `skip_in_place` the commands run whatever the guest's history; the probe then only
-    verifies their effect."""
+    A step in place whose files, or the files its service reads (`written` earlier in this run),
+    changed runs its `on_change` handler instead. Without `skip_in_place` the commands run whatever
+    the guest's history; the probe then only verifies their effect."""
     changed = False
     for f in step.files:
         path = ctx.params.expand(f.path)
         if ctx.guest.sync_file(path, ctx.params.artifact(f.artifact), user=ctx.params.user, sudo=f.sudo):
             changed = True
             result.files.append(path)
-    in_place = skip_in_place and step.probe is not None and not changed and _holds(ctx, step)
-    if not in_place:
+    handler = step.on_change
+    stale = changed or (handler is not None and any(ctx.params.expand(p) in written for p in handler.paths))
+    in_place = skip_in_place and step.probe is not None and (not changed or handler is not None) and _holds(ctx, step)
+    if in_place and stale and handler is not None:
+        for line in handler.run:
+            _must_succeed(result, _run(ctx, step, line))
+        changed = True
+    elif not in_place:
         for item in step.run:
             if isinstance(item, Serve):
                 serve(ctx, item, step, result)
                 continue
             _must_succeed(result, _run(ctx, step, item))
-        if step.probe is not None:
-            changed = True
-            if not _holds(ctx, step):
-                raise StepFailed(f"its commands succeeded but its effect is absent (probe: {step.probe})")
+        changed = changed or step.probe is not None
+    effect = in_place or step.probe is None or _holds(ctx, step)
+    # Claims before the probe's verdict: a claim that fails says more (its diff) than a probe's exit.
     for claim in step.claims:
         c = check(ctx, claim, step)
         result.claims.append(c)
         if not c.passed:
             raise StepFailed(f"claim {c.id!r} failed: {c.detail}")
+    if not effect:
+        raise StepFailed(f"its commands succeeded but its effect is absent (probe: {step.probe})")
     result.status = Status.CHANGED if changed else Status.UNCHANGED
 
 
@@ -131,6 +151,30 @@ def literal_works(ctx: Context, planned: PlannedStep, result: StepResult) -> boo
     return True
 
 
+def _service_log(ctx: Context, platform: Platform, result: StepResult) -> None:
+    """A step whose failure may be the app service's: keep the service's own last log lines, and
+    give the step's one-line error their first decisive line (uWSGI's `unable to load app`, …)."""
+    r = ctx.guest.run(platform.expect.service_log, timeout=30)
+    result.service_log = r.tail(30)
+    said = decisive_lines(r.output, fallback=False)[:1]
+    if said and said[0] not in result.error:
+        result.error += f"; service log: {said[0]}"
+
+
+def _previous(report_path: Path) -> str:
+    """How the last run on this guest ended, when it did not finish (killed, or interrupted)."""
+    try:
+        last = Report.load(report_path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if last.status not in (Outcome.RUNNING, Outcome.INTERRUPTED):
+        return ""
+    step = next((s for s in last.steps if s.status in (Status.RUNNING, Status.INTERRUPTED)), None)
+    where = f"during step {step.id} ({step.title})" if step else "between steps"
+    how = "was interrupted" if last.status == Outcome.INTERRUPTED else "ended without a word (killed?)"
+    return f"the run started {last.started} {how} {where}"
+
+
 def rehearse(
     ctx: Context,
     platform: Platform,
@@ -140,8 +184,8 @@ def rehearse(
     report_path: Path,
     progress: Callable[[StepResult], None] = lambda s: None,
 ) -> Report:
-    """Run every step; stop at the first failure. The report on disk is kept current, so an
-    interrupted run leaves a partial report naming the step it was in."""
+    """Run every step; stop at the first failure. The report on disk is kept current, so a run that
+    is killed leaves a partial report naming the step it was in; CTRL-C marks the step interrupted."""
     plan = platform.plan(mode)
     report = Report(
         platform=platform.name,
@@ -150,12 +194,17 @@ def rehearse(
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         log=str(ctx.guest.log),
         http_url=ctx.http_url,
+        previous=_previous(report_path),
         steps=[StepResult(p.step.id, p.step.title) for p in plan],
     )
     if ctx.screenshot is not None:
         ctx.screenshot.unlink(missing_ok=True)  # a picture from an earlier run is no evidence of this one
     # The log accumulates runs; each, and each step, starts with a marker line.
     ctx.guest.note(f"=== {report.started} rehearsal of {platform.name} ({mode}) on {target}")
+    if report.previous:
+        ctx.guest.note(f"(after an unfinished run: {report.previous})")
+    for line in ctx.guest.settle():
+        ctx.guest.note(f"killed, left running by an earlier run: {line}")
     start = time.monotonic()
     for planned, result in zip(plan, report.steps, strict=True):
         result.deviations = [DeviationUsed(d.reason, d.replaced(planned.original)) for d in planned.deviations]
@@ -165,18 +214,28 @@ def rehearse(
         ctx.guest.note(f"--- step {planned.step.id}: {planned.step.title}")
         progress(result)
         t0 = time.monotonic()
+        written = {path for s in report.steps for path in s.files}
         try:
             if planned.try_literal_first and literal_works(ctx, planned, result):
                 result.deviations = []  # not needed here after all: the tutorial's own form worked
             else:
-                apply_step(ctx, planned.step, result, skip_in_place=planned.skip_in_place)
+                apply_step(ctx, planned.step, result, skip_in_place=planned.skip_in_place, written=written)
         except (StepFailed, OSError) as e:
             result.status, result.error, report.status = Status.FAILED, str(e), Outcome.FAILED
-        result.seconds = round(time.monotonic() - t0, 2)
-        report.seconds = round(time.monotonic() - start, 2)
-        if ctx.screenshot is not None and ctx.screenshot.is_file():
-            report.screenshot = str(ctx.screenshot)
-        report.save(report_path)
+            if planned.step.uses_service:
+                _service_log(ctx, platform, result)
+        except KeyboardInterrupt:
+            result.status, report.status = Status.INTERRUPTED, Outcome.INTERRUPTED
+            result.error = "interrupted (CTRL-C or SIGTERM) while this step ran; the guest is left as it was"
+            raise
+        finally:
+            result.seconds = round(time.monotonic() - t0, 2)
+            report.seconds = round(time.monotonic() - start, 2)
+            if ctx.screenshot is not None and ctx.screenshot.is_file():
+                report.screenshot = str(ctx.screenshot)
+            if report.status == Outcome.INTERRUPTED:
+                report.finished = datetime.now(UTC).isoformat(timespec="seconds")
+            report.save(report_path)
         progress(result)
         if report.status == Outcome.FAILED:
             break

@@ -71,16 +71,17 @@ def _is_decisive(line: str) -> bool:
     return any(p.search(line) for p in DECISIVE) and not any(p.search(line) for p in NOT_DECISIVE)
 
 
-def decisive_lines(output: str, limit: int = 5) -> list[str]:
+def decisive_lines(output: str, limit: int = 5, *, fallback: bool = True) -> list[str]:
     """The lines of `output` that explain a failure: in output order, without terminal escapes or
     surrounding whitespace, each once, the first `limit` of them.
 
-    When no line matches `DECISIVE`, the last non-empty line, so non-empty output always shows something.
+    When no line matches `DECISIVE`, the last non-empty line (unless not `fallback`), so a failed
+    command's non-empty output always shows something.
     """
     lines = [cleaned for raw in output.splitlines() if (cleaned := _ESCAPE.sub("", raw).strip())]
     # The first ones: a later error is usually a consequence of an earlier one (gcc, pip, apt).
     picked = list(dict.fromkeys(line for line in lines if _is_decisive(line)))
-    return (picked or lines[-1:])[: max(limit, 0)]
+    return (picked or (lines[-1:] if fallback else []))[: max(limit, 0)]
 
 
 def expected_vs_got(expected: str, got: str, context: int = 1, max_lines: int = 12) -> str:

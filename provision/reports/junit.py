@@ -4,7 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from provision.reports.record import Report, Status, StepResult
+from provision.reports.record import Report, Status, StepResult, write_atomically
 
 # Characters XML 1.0 cannot carry at all (terminal escapes from apt, NULs); ElementTree would emit
 # them verbatim and every JUnit consumer would then reject the whole file.
@@ -18,7 +18,10 @@ def _clean(text: str) -> str:
 def _outputs(step: StepResult) -> str:
     """What a CI reader needs to see why the step failed: the commands that did not exit 0."""
     failing = [c for c in step.commands if c.exit_code != 0] or step.commands
-    return "\n\n".join(f"$ {c.command}\n[exit {c.exit_code}]\n{c.output_tail}" for c in failing)
+    parts = [f"$ {c.command}\n[exit {c.exit_code}]\n{c.output_tail}" for c in failing]
+    if step.service_log:
+        parts.append(f"the service's own log:\n{step.service_log}")
+    return "\n\n".join(parts)
 
 
 def _case(suite: ET.Element, classname: str, name: str, seconds: float) -> ET.Element:
@@ -44,9 +47,11 @@ def render_junit(report: Report) -> str:
         elif step.status == Status.NOT_REACHED:
             skipped += 1
             ET.SubElement(case, "skipped", message="not reached: an earlier step failed")
-        elif step.status == Status.RUNNING:
+        elif step.status in (Status.RUNNING, Status.INTERRUPTED):
             errors += 1
-            ET.SubElement(case, "error", message="interrupted while this step ran").text = _clean(_outputs(step))
+            ET.SubElement(case, "error", message=step.error or "killed while this step ran").text = _clean(
+                _outputs(step)
+            )
     for step in report.steps:
         for claim in step.claims:
             case = _case(suite, f"claim.{step.id}", f"{claim.id}: {claim.text}", 0.0)
@@ -66,5 +71,4 @@ def render_junit(report: Report) -> str:
 
 def write_junit(report: Report, path: Path) -> Path:
     """Write `render_junit(report)` to `path` and return it."""
-    path.write_text(render_junit(report), encoding="utf-8")
-    return path
+    return write_atomically(path, render_junit(report))

@@ -14,7 +14,8 @@ class Status(StrEnum):
     UNCHANGED = "unchanged"
     FAILED = "failed"
     NOT_REACHED = "not reached"
-    RUNNING = "running"  # only while the step runs, and in the report of an interrupted run
+    RUNNING = "running"  # only while the step runs, and in the report of a run that was killed
+    INTERRUPTED = "interrupted"  # CTRL-C (SIGINT) or SIGTERM while the step ran
 
 
 class Outcome(StrEnum):
@@ -23,6 +24,15 @@ class Outcome(StrEnum):
     RUNNING = "running"
     PASSED = "passed"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write through a temporary file and a rename: a reader (or a crash) never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 @dataclass
@@ -61,6 +71,7 @@ class StepResult:
     files: list[str] = field(default_factory=list)  # guest paths written by this step
     assumptions: list[str] = field(default_factory=list)  # what the harness answered for the reader
     error: str = ""
+    service_log: str = ""  # the app service's own last log lines, when this step's failure may be its
     literal: str = ""  # audit mode, deviated steps: "works", or "fails: <why>" as the tutorial wrote it
 
 
@@ -76,11 +87,13 @@ class Report:
     log: str = ""
     http_url: str = ""  # where the guest's port 80 is reachable from the host (loopback)
     screenshot: str = ""
+    previous: str = ""  # how the run before this one on the same guest ended, when it did not finish
     steps: list[StepResult] = field(default_factory=list)
 
     @property
     def failed_step(self) -> StepResult | None:
-        return next((s for s in self.steps if s.status == Status.FAILED), None)
+        """The step that ended the run: failed, or interrupted."""
+        return next((s for s in self.steps if s.status in (Status.FAILED, Status.INTERRUPTED)), None)
 
     @property
     def claims(self) -> list[ClaimResult]:
@@ -91,10 +104,7 @@ class Report:
         return [s for s in self.steps if s.deviations]
 
     def save(self, path: Path) -> None:
-        """Write atomically: a reader (or a crash) never sees half a report."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(path)
+        write_atomically(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> "Report":

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from provision.reports.decisive import decisive_lines
 from provision.reports.record import Report, Status, StepResult
 
 MARKS = {
@@ -15,6 +16,7 @@ MARKS = {
     Status.UNCHANGED: ("ok", "blue"),
     Status.NOT_REACHED: ("-", "dim"),
     Status.RUNNING: ("...", "yellow"),
+    Status.INTERRUPTED: ("INT", "bold yellow"),
 }
 
 
@@ -52,6 +54,15 @@ class StepProgress:
             for claim in step.claims:
                 if not claim.passed and claim.diff:
                     self.console.print(claim.diff, markup=False, highlight=False)
+            if step.service_log:
+                self.console.print("       the service's own log says:", highlight=False)
+                for line in service_lines(step.service_log):
+                    self.console.print(f"         {line}", markup=False, highlight=False, style="red", soft_wrap=True)
+
+
+def service_lines(log: str, tail: int = 5) -> list[str]:
+    """What to show of the service's log: its decisive lines, else its last few lines."""
+    return decisive_lines(log, fallback=False) or log.splitlines()[-tail:]
 
 
 def table(report: Report) -> Table:
@@ -70,10 +81,11 @@ def table(report: Report) -> Table:
 def verdict(report: Report) -> list[str]:
     """The closing lines: the outcome, the steps that need a deviation, and the failure, if any."""
     held = sum(c.passed for c in report.claims)
-    lines = [
+    lines = [f"note: before this run, {report.previous}"] if report.previous else []
+    lines.append(
         f"{report.platform} ({report.mode}) on {report.target}: {report.status}, "
         f"{report.seconds:.1f} s, claims {held}/{len(report.claims)} held"
-    ]
+    )
     if deviated := report.deviated:
         lines.append(
             f"verdict: {len(deviated)} of {len(report.steps)} steps need a deviation on {report.platform}: "
@@ -81,7 +93,7 @@ def verdict(report: Report) -> list[str]:
         )
     lines += [f"  {s.id} as written {s.literal}" for s in report.steps if s.literal]
     if (failed := report.failed_step) is not None:
-        lines.append(f"failed at step {failed.id} ({failed.title}): {failed.error}")
+        lines.append(f"{failed.status} at step {failed.id} ({failed.title}): {failed.error}")
     return lines
 
 

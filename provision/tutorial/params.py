@@ -3,6 +3,7 @@
 import ipaddress
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from string import Template
 
 from provision.errors import UsageError
@@ -73,6 +74,12 @@ def _check_server_name(name: object) -> None:
     )
 
 
+def _check_app(app: object) -> None:
+    # Which files it must hold depends on the platform's plan: the CLI checks those.
+    if not isinstance(app, Path) or not app.is_dir():
+        raise UsageError(f"app {_shown(str(app))} is not a directory of the tutorial's files (like app/)")
+
+
 @dataclass(frozen=True)
 class Words:
     """Values for the tutorial's placeholders, filled into its commands and files. Unchecked: the
@@ -80,6 +87,7 @@ class Words:
 
     user: str
     server_name: str
+    app: Path = APP  # the tutorial's files: app/, or the copy an author is trying out
 
     @property
     def home(self) -> str:
@@ -99,7 +107,7 @@ class Words:
 
     def artifact(self, name: str) -> str:
         """An `app/` file with its placeholders filled."""
-        return self.expand((APP / name).read_text())
+        return self.expand((self.app / name).read_text())
 
 
 @dataclass(frozen=True)
@@ -116,3 +124,4 @@ class Params(Words):
     def __post_init__(self) -> None:
         _check_user(self.user)
         _check_server_name(self.server_name)
+        _check_app(self.app)

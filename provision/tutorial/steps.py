@@ -55,7 +55,31 @@ class Serve:
 
     @property
     def claim(self) -> Claim:
-        return page_claim(f"page-on-{self.port}", f"`{self.command}` serves the page on :{self.port}", self.port)
+        """The reader opens the server's own IP (why the server binds 0.0.0.0): asked from inside the
+        guest at its first non-loopback address, so a server listening on loopback only fails."""
+        address = (
+            "addr=$(hostname -I | cut -d' ' -f1); test -n \"$addr\" || { echo 'no non-loopback address'; exit 1; }"
+        )
+        return Claim(
+            f"page-on-{self.port}",
+            f"`{self.command}` serves the page at the server's IP on :{self.port}",
+            f"{address}; {fetch(f'http://$addr:{self.port}/', raw=True)}",
+            expect=PAGE,
+        )
+
+    @property
+    def listeners(self) -> str:
+        """Prints what already listens on the port (as root, with the process), nothing when it is free."""
+        return f"ss -ltnp 'sport = :{self.port}' | tail -n +2"
+
+
+@dataclass(frozen=True)
+class OnChange:
+    """What the reader runs when files a running service reads have changed (a handler, in pyinfra's
+    and Ansible's terms): the step's probe says it is running, but it runs the old files."""
+
+    paths: tuple[str, ...]  # besides the step's own files
+    run: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,8 @@ class Step:
     note: str = ""
     timeout: float | None = None  # seconds each of its commands may take; None: by kind (`budget`)
     assumptions: tuple[str, ...] = ()  # what the harness answers for the reader, so a report can say so
+    on_change: OnChange | None = None  # how its effect follows edits once it is in place
+    uses_service: bool = False  # its failure may be the app service's: a failure shows the service's log
 
     @property
     def budget(self) -> float:
@@ -115,15 +141,16 @@ class Step:
         return tuple(r.claim for r in self.run if isinstance(r, Serve)) + self.claims
 
 
-def fetch(url: str, host: str | None = None) -> str:
-    """A guest-side HTTP GET printing the body; python3 exists on both trusty (3.4) and bookworm."""
+def fetch(url: str, host: str | None = None, *, raw: bool = False) -> str:
+    """A guest-side HTTP GET printing the body; python3 exists on both trusty (3.4) and bookworm.
+    `raw`: the url goes in double quotes, so the shell expands a `$addr` in it."""
     script = (
         "import sys, urllib.request as u\n"
         "h = {'Host': sys.argv[2]} if len(sys.argv) > 2 else {}\n"
         "sys.stdout.write(u.urlopen(u.Request(sys.argv[1], headers=h), timeout=5).read().decode())"
     )
-    args = [url] + ([host] if host else [])
-    return f"python3 -c {shlex.quote(script)} " + " ".join(shlex.quote(a) for a in args)
+    args = [f'"{url}"' if raw else shlex.quote(url)] + ([shlex.quote(host)] if host else [])
+    return f"python3 -c {shlex.quote(script)} " + " ".join(args)
 
 
 def page_claim(claim_id: str, text: str, port: int, host: str | None = None) -> Claim:
@@ -136,6 +163,8 @@ def packages_installed(*names: str) -> str:
 
 
 SOCKET = "~/myproject/myproject.sock"
+# What the app service reads: an edit to any of them must reach the running service.
+APP_FILES = ("~/myproject/myproject.py", "~/myproject/wsgi.py", "~/myproject/myproject.ini")
 SOCKET_CLAIM = Claim(
     "socket-group-writable",
     "the unix socket is group-writable for www-data",
@@ -244,6 +273,9 @@ TUTORIAL: tuple[Step, ...] = (
         files=(File("/etc/init/myproject.conf", "myproject.conf", sudo=True),),
         run=("sudo start myproject",),
         probe="sudo initctl status myproject | grep -q start/running",
+        # Upstart's `restart` keeps the job's old definition: a changed job needs stop, then start.
+        on_change=OnChange(APP_FILES, ("sudo stop myproject", "sudo start myproject")),
+        uses_service=True,
         claims=(
             SOCKET_CLAIM,
             Claim(
@@ -275,6 +307,8 @@ TUTORIAL: tuple[Step, ...] = (
         run=("sudo service nginx restart",),
         probe=NGINX_CLAIM.probe + f" | grep -qxF {shlex.quote(PAGE)}",
         claims=(NGINX_CLAIM, BROWSER_CLAIM),
+        on_change=OnChange(("/etc/nginx/sites-available/myproject",), ("sudo service nginx restart",)),
+        uses_service=True,
     ),
 )
 
