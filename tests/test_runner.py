@@ -341,7 +341,7 @@ SOCKET = tutorial_step("7").claims[0]
             RUNS,
             (1, REFUSED),
             False,
-            "exit 1, got 'urllib.error.URLError: <urlopen error [Errno 111] Connection refused>'",
+            "exit 1, got 'ConnectionRefusedError: [Errno 111] Connection refused'",
         ),
     ],
 )
