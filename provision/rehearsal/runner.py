@@ -226,7 +226,11 @@ def rehearse(
                 _service_log(ctx, platform, result)
         except KeyboardInterrupt:
             result.status, report.status = Status.INTERRUPTED, Outcome.INTERRUPTED
-            result.error = "interrupted (CTRL-C or SIGTERM) while this step ran; the guest is left as it was"
+            # The reader's CTRL-C stops the command; the transport's client dies, its guest side would not.
+            stopped = ctx.guest.settle()
+            result.error = "interrupted (CTRL-C or SIGTERM) while this step ran" + "".join(
+                f"; stopped in the guest: {line}" for line in stopped[:1]
+            )
             raise
         finally:
             result.seconds = round(time.monotonic() - t0, 2)

@@ -92,8 +92,9 @@ class Report:
 
     @property
     def failed_step(self) -> StepResult | None:
-        """The step that ended the run: failed, or interrupted."""
-        return next((s for s in self.steps if s.status in (Status.FAILED, Status.INTERRUPTED)), None)
+        """The step that ended the run (failed, interrupted), or the one a killed run was in."""
+        ended = (Status.FAILED, Status.INTERRUPTED, Status.RUNNING)
+        return next((s for s in self.steps if s.status in ended), None)
 
     @property
     def claims(self) -> list[ClaimResult]:
