@@ -33,7 +33,7 @@ def running_step(report: Path) -> str | None:
     ("sig", "code", "outcome", "status", "previous"),
     [
         (signal.SIGINT, 130, Outcome.INTERRUPTED, Status.INTERRUPTED, "was interrupted during step 5.1"),
-        (signal.SIGKILL, -signal.SIGKILL, Outcome.RUNNING, Status.RUNNING, "ended without a word (killed?) during step 5.1"),
+        (signal.SIGKILL, -signal.SIGKILL, Outcome.RUNNING, Status.RUNNING, "without a word (killed?) during step 5.1"),
     ],
 )  # fmt: skip
 def test_stopped_during_pip_install_then_the_next_run_completes(

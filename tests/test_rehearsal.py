@@ -10,6 +10,7 @@ import pytest
 
 from provision import cli
 from provision.guests.lock import exclusive
+from provision.guests.podman import PodmanDriver
 from provision.guests.transport import Guest
 from provision.platforms import Mode
 from provision.platforms.base import Deviation
@@ -174,3 +175,27 @@ def test_a_busy_guest_is_refused_at_once(tmp_path, capsys):
         assert time.monotonic() - started < 5
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("rehearse: error: podman-bookworm is busy: rehearse pid ") and str(lock) in line
+
+
+@pytest.mark.guest
+def test_literal_verdict_is_the_same_on_a_fresh_guest(rehearsed, tmp_path):
+    """Literal mode never skips a step by its probe: a guest made a minute ago and the rehearsed one
+    break at the same step, on the same command, for the same reason."""
+    if rehearsed.driver.name != "podman":
+        pytest.skip("a second, fresh guest is made with the podman driver only")  # vagrant boots take minutes
+    _, on_rehearsed = apply(rehearsed, tmp_path / "rehearsed", "--mode", "literal")
+    fresh = PodmanDriver(replace(rehearsed.platform.guest, name=f"{rehearsed.platform.name}-fresh"), tmp_path)
+    try:
+        fresh.up()
+        ctx = Context(Guest(fresh.host_spec(), tmp_path / "fresh.log"), rehearsed.params)
+        on_fresh = rehearse(ctx, rehearsed.platform, Mode.LITERAL, target="podman", report_path=tmp_path / "f.json")
+    finally:
+        fresh.destroy()
+
+    def verdict(report: Report) -> tuple[str, str, list[str]]:
+        failed = report.failed_step
+        assert failed is not None
+        return failed.id, failed.commands[-1].command, failed.commands[-1].decisive
+
+    assert verdict(on_fresh) == verdict(on_rehearsed)
+    assert verdict(on_fresh)[0] == LITERAL_BREAKS[rehearsed.platform.name][0]
