@@ -76,7 +76,9 @@ def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
     _record(result, stop)
     result.claims.append(claim)
     if not alive or not claim.passed:
-        said = decisive_lines(ctx.guest.run(f"tail -n 20 {log}", user=ctx.params.user).output)[:1]
+        # A server that answered logs its requests: only a line that says why is worth quoting then.
+        server_log = ctx.guest.run(f"tail -n 20 {log}", user=ctx.params.user).output
+        said = decisive_lines(server_log, fallback=not alive)[:1]
         why = (
             f"claim {claim.id!r} failed: {claim.detail}"
             if alive
