@@ -10,17 +10,18 @@ from types import FrameType
 from rich.console import Console
 
 from provision import platforms
-from provision.errors import RehearseError, UsageError
+from provision.errors import DriverError, RehearseError, UsageError
 from provision.guests.driver import Driver
 from provision.guests.lock import exclusive
 from provision.guests.targets import default_target, get_driver, target_kind
 from provision.guests.transport import Guest
 from provision.platforms import Mode, Platform
 from provision.rehearsal.claims import Context
+from provision.rehearsal.dryrun import dry_run, show_plan
 from provision.rehearsal.runner import rehearse
 from provision.reports.htmlpage import write_html
 from provision.reports.junit import write_junit
-from provision.reports.record import Report
+from provision.reports.record import Outcome, Report
 from provision.reports.terminal import StepProgress, show
 from provision.tutorial import drift
 from provision.tutorial.params import Params
@@ -42,6 +43,14 @@ def timeout_arg(text: str) -> tuple[str, float]:
     return step or "*", value
 
 
+DESTROY = ("never", "passing", "always")
+
+
+def should_destroy(policy: str, outcome: Outcome) -> bool:
+    """`--destroy`: a failed guest is kept for inspection unless the policy is `always`."""
+    return policy == "always" or (policy == "passing" and outcome == Outcome.PASSED)
+
+
 def state_dir(workdir: Path, target: str, platform: str) -> Path:
     return workdir / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{target}-{platform}")
 
@@ -55,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
         "status": "print whether the guest is running",
         "destroy": "remove the guest",
         "report": "render the last rehearsal's HTML and JUnit reports again",
+        "plan": "show what `apply` would do, step by step, with a diff per file it would write; touches nothing",
     }
     for name, help_ in guest_cmds.items():
         s = sub.add_parser(name, help=help_)
@@ -63,13 +73,19 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
         if name == "destroy":
             s.add_argument("--purge", action="store_true", help="also remove the cached base image")
-        if name in ("up", "apply"):
+        if name == "up":
+            s.add_argument(
+                "--destroy", choices=DESTROY, default="never",
+                help="remove the guest after the rehearsal: never (default), when it passed, or always (CI)",
+            )  # fmt: skip
+        if name in ("up", "apply", "plan"):
             s.add_argument("--mode", type=Mode, default=Mode.ADAPTED, choices=list(Mode))
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
             s.add_argument("--server-name", default=Params.server_name, help="the tutorial's `server_domain_or_IP`")
             s.add_argument(
                 "--app", type=Path, default=Params.app, help="the tutorial's files: app/ (default), or your copy of it"
             )
+        if name in ("up", "apply"):
             s.add_argument(
                 "--timeout", type=timeout_arg, action="append", default=[], metavar="[STEP=]SECONDS",
                 help="how long each command may run before it is killed: all steps, or one (repeatable); "
@@ -125,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             return drift.main(args.markdown)
         # Validated before anything touches a guest: these values reach root's shell and nginx.
         params = None
-        if args.command in ("up", "apply"):
+        if args.command in ("up", "apply", "plan"):
             params = Params(user=args.user, server_name=args.server_name, app=args.app.resolve())
         kind = target_kind(args.target)
         platform = platforms.for_target(kind, args.platform)
@@ -147,9 +163,21 @@ def main(argv: list[str] | None = None) -> int:
                         driver.purge()
                     return 0
                 assert params is not None
+                if args.command == "plan":
+                    if driver.status() != "running":
+                        raise DriverError(f"no running guest to plan against ({driver.status()}): `rehearse up` first")
+                    ctx = Context(Guest(driver.host_spec(), out / "plan.log"), params)
+                    show_plan(dry_run(ctx, platform, args.mode), console)
+                    return 0
                 if args.command == "up":
                     driver.up()
                 report = run_steps(driver, platform, params, args, out, console)
+                if args.command == "up" and (args.destroy, report.status) in (
+                    ("always", report.status),
+                    ("passing", Outcome.PASSED),
+                ):
+                    driver.destroy()
+                    console.print(f"guest removed (--destroy {args.destroy})", highlight=False)
         write_reports(report, out)
         print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {report.log})")
         show(report, console)

@@ -3,6 +3,7 @@
 import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from provision.guests.transport import Result
@@ -98,6 +99,23 @@ def _holds(ctx: Context, step: Step) -> bool:
     return r.exit_code == 0
 
 
+class Action(StrEnum):
+    """What a step does to the guest, decided from the facts read before acting."""
+
+    RUN = "run"  # its commands: the effect is absent, it has no probe, or the mode never skips
+    HANDLER = "handler"  # in place, but files it or its service reads changed: its on_change commands
+    NOTHING = "in place"
+
+
+def decide(ctx: Context, step: Step, *, changed: bool, written: Collection[str], skip_in_place: bool) -> Action:
+    """`changed`: the step's own files differ (or will); `written`: guest paths written earlier in the run."""
+    handler = step.on_change
+    if not skip_in_place or step.probe is None or (changed and handler is None) or not _holds(ctx, step):
+        return Action.RUN
+    stale = changed or (handler is not None and any(ctx.params.expand(p) in written for p in handler.paths))
+    return Action.HANDLER if stale and handler is not None else Action.NOTHING
+
+
 def apply_step(
     ctx: Context, step: Step, result: StepResult, *, skip_in_place: bool = True, written: Collection[str] = ()
 ) -> None:
@@ -112,14 +130,13 @@ def apply_step(
         if ctx.guest.sync_file(path, ctx.params.artifact(f.artifact), user=ctx.params.user, sudo=f.sudo):
             changed = True
             result.files.append(path)
-    handler = step.on_change
-    stale = changed or (handler is not None and any(ctx.params.expand(p) in written for p in handler.paths))
-    in_place = skip_in_place and step.probe is not None and (not changed or handler is not None) and _holds(ctx, step)
-    if in_place and stale and handler is not None:
-        for line in handler.run:
+    action = decide(ctx, step, changed=changed, written=written, skip_in_place=skip_in_place)
+    in_place = action is not Action.RUN
+    if action is Action.HANDLER and step.on_change is not None:
+        for line in step.on_change.run:
             _must_succeed(result, _run(ctx, step, line))
         changed = True
-    elif not in_place:
+    elif action is Action.RUN:
         for item in step.run:
             if isinstance(item, Serve):
                 serve(ctx, item, step, result)
