@@ -5,10 +5,11 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
-from provision import cli
+from provision import cli, platforms
 from provision.guests.lock import exclusive
 from provision.guests.podman import PodmanDriver
 from provision.guests.transport import Guest
@@ -17,7 +18,7 @@ from provision.platforms.base import Deviation
 from provision.rehearsal.browser import find_chromium, open_page
 from provision.rehearsal.claims import Context
 from provision.rehearsal.runner import rehearse
-from provision.reports.record import Report, Status
+from provision.reports.record import Outcome, Report, Status
 
 # Where each platform's verbatim tutorial first breaks: step, command, and what its output says.
 LITERAL_BREAKS = {
@@ -199,3 +200,38 @@ def test_literal_verdict_is_the_same_on_a_fresh_guest(rehearsed, tmp_path):
 
     assert verdict(on_fresh) == verdict(on_rehearsed)
     assert verdict(on_fresh)[0] == LITERAL_BREAKS[rehearsed.platform.name][0]
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome", "destroyed"),
+    [
+        ("never", Outcome.PASSED, False),
+        ("never", Outcome.FAILED, False),
+        ("passing", Outcome.PASSED, True),
+        ("passing", Outcome.FAILED, False),  # a failed guest stays for inspection
+        ("always", Outcome.FAILED, True),
+    ],
+)
+def test_destroy_policy(policy, outcome, destroyed):
+    assert cli.should_destroy(policy, outcome) is destroyed
+
+
+@pytest.mark.guest
+def test_up_destroy_keeps_a_failed_guest_unless_always(rehearsed, tmp_path, monkeypatch, capsys):
+    """On a scratch platform (its own guest): literal bookworm fails at step 3, fast."""
+    if rehearsed.driver.name != "podman":
+        pytest.skip("a scratch guest is made with the podman driver only")  # vagrant boots take minutes
+    scratch = replace(rehearsed.platform, name=f"{rehearsed.platform.name}-scratch")
+    monkeypatch.setattr(platforms, "PLATFORMS", MappingProxyType({**platforms.PLATFORMS, scratch.name: scratch}))
+    base = ["--target", "podman", "--platform", scratch.name, "--workdir", str(tmp_path)]
+    try:
+        assert cli.main(["up", *base, "--mode", "literal", "--destroy", "passing"]) == 1
+        assert cli.main(["status", *base]) == 0 and capsys.readouterr().out.splitlines()[-1] == "running"
+        assert cli.main(["up", *base, "--mode", "literal", "--destroy", "always"]) == 1
+        assert "guest removed (--destroy always)" in capsys.readouterr().out
+        assert cli.main(["status", *base]) == 0 and capsys.readouterr().out.splitlines()[-1] == "absent"
+        # the evidence outlives the guest
+        out = cli.state_dir(tmp_path, "podman", scratch.name)
+        assert Report.load(out / "report.json").failed_step.id == "3" and (out / "report.html").is_file()
+    finally:
+        cli.main(["destroy", *base])
