@@ -3,6 +3,7 @@
 import argparse
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
@@ -14,7 +15,7 @@ from provision.errors import DriverError, RehearseError, UsageError
 from provision.guests.driver import Driver
 from provision.guests.lock import exclusive
 from provision.guests.targets import default_target, get_driver, target_kind
-from provision.guests.transport import Guest
+from provision.guests.transport import DEFAULT_TIMEOUT, Guest
 from provision.platforms import Mode, Platform
 from provision.rehearsal.claims import Context
 from provision.rehearsal.dryrun import dry_run, show_plan
@@ -65,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
         "destroy": "remove the guest",
         "report": "render the last rehearsal's HTML and JUnit reports again",
         "plan": "show what `apply` would do, step by step, with a diff per file it would write; touches nothing",
+        "login": "a shell in the guest as the tutorial's user, in the project directory (or run -c COMMAND there)",
     }
     for name, help_ in guest_cmds.items():
         s = sub.add_parser(name, help=help_)
@@ -73,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
         if name == "destroy":
             s.add_argument("--purge", action="store_true", help="also remove the cached base image")
+        if name == "login":
+            s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
+            s.add_argument("-c", dest="run", metavar="COMMAND", help="run COMMAND (bash) instead of a shell")
         if name == "up":
             s.add_argument(
                 "--destroy", choices=DESTROY, default="never",
@@ -119,6 +124,20 @@ def check_artifacts(platform: Platform, mode: Mode, params: Params) -> None:
         raise UsageError(f"app directory {str(params.app)!r} lacks the tutorial's {', '.join(missing)}")
 
 
+def login(driver: Driver, params: Params, command: str | None) -> int:
+    """The reader's shell in the project directory (their home until step 4.2 made it); a COMMAND
+    runs there under the transport's time bound, an interactive shell for as long as its user likes."""
+    if driver.status() != "running":
+        raise DriverError(f"no running guest to log in to ({driver.status()}): `rehearse up` first")
+    where = "cd ~/myproject 2>/dev/null || cd ~"
+    script = f"{where}; {command}" if command is not None else f"{where}; exec bash -l"
+    inner = ["sudo", "-H", "-u", params.user, "bash", "-l", "-c", script]
+    if command is not None:
+        inner = ["timeout", f"{DEFAULT_TIMEOUT:g}", *inner]
+    argv = driver.login_argv(inner, tty=command is None and sys.stdin.isatty())
+    return subprocess.run(argv, check=False).returncode
+
+
 def _terminated(signum: int, frame: FrameType | None) -> None:
     """SIGTERM (CI cancelling, `vagrant` stopping) ends a run the way CTRL-C does: recorded, not lost."""
     raise KeyboardInterrupt
@@ -153,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             print(driver.status())
             return 0
+        if args.command == "login":
+            return login(driver, Params(user=args.user), args.run)
         if args.command == "report":
             report = Report.load(out / "report.json")
         else:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from provision import cli, platforms
 from provision.guests.lock import exclusive
 from provision.guests.podman import PodmanDriver
+from provision.guests.ssh import SshDriver
 from provision.guests.transport import Guest
 from provision.platforms import Mode
 from provision.platforms.base import Deviation
@@ -235,3 +237,18 @@ def test_up_destroy_keeps_a_failed_guest_unless_always(rehearsed, tmp_path, monk
         assert Report.load(out / "report.json").failed_step.id == "3" and (out / "report.html").is_file()
     finally:
         cli.main(["destroy", *base])
+
+
+@pytest.mark.guest
+def test_login_runs_as_the_reader_in_the_project_directory(rehearsed, tmp_path, capfd):
+    base = ["login", "--target", rehearsed.driver.target, "--platform", rehearsed.platform.name]
+    assert cli.main([*base, "--workdir", str(tmp_path), "-c", "pwd; id -un; exit 3"]) == 3
+    assert capfd.readouterr().out.splitlines() == [rehearsed.params.project, rehearsed.params.user]
+
+
+def test_login_over_ssh_quotes_the_command_for_the_remote_shell(tmp_path):
+    driver = SshDriver(platforms.get("bookworm").guest, tmp_path, "ssh://alice@example.test:2222")
+    command = ["sudo", "-u", "deploy", "bash", "-c", "cd ~/myproject; echo 'a b' $HOME"]
+    argv = driver.login_argv(command, tty=False)
+    assert argv[:4] == ["ssh", "-p", "2222", "alice@example.test"] and shlex.split(argv[-1]) == command
+    assert driver.login_argv(command, tty=True)[1] == "-t"

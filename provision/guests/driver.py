@@ -59,3 +59,7 @@ class Driver(ABC):
     @abstractmethod
     def http_url(self) -> str:
         """Where the guest's port 80 is reachable from the host, on loopback only."""
+
+    @abstractmethod
+    def login_argv(self, command: list[str], *, tty: bool) -> list[str]:
+        """The host command that runs `command` (argv, as the login user) in the guest, on a terminal when `tty`."""

@@ -114,6 +114,9 @@ class PodmanDriver(Driver):
     def host_spec(self) -> str:
         return f"podman://{self.container}"
 
+    def login_argv(self, command: list[str], *, tty: bool) -> list[str]:
+        return ["podman", "exec", "-i", *(["-t"] if tty else []), self.container, *command]
+
     def http_url(self) -> str:
         cp = self._podman("port", self.container, "80/tcp")
         addr = cp.stdout.strip().splitlines()[0]

@@ -1,5 +1,6 @@
 """A machine that already exists, reached over ssh (`ssh://user@host[:port]`)."""
 
+import shlex
 import subprocess
 import sys
 import urllib.parse
@@ -62,3 +63,7 @@ class SshDriver(Driver):
 
     def http_url(self) -> str:
         return self.forward.url()
+
+    def login_argv(self, command: list[str], *, tty: bool) -> list[str]:
+        # ssh hands the remote shell one string: quoted here, split there
+        return ["ssh", *(["-t"] if tty else []), *self.ssh_args, shlex.join(command)]

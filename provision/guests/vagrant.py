@@ -6,6 +6,7 @@ which calls `rehearse apply --target vagrant`, runs only when Vagrant provisions
 new machine, `vagrant provision`), so neither path re-enters the other.
 """
 
+import shlex
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -107,3 +108,8 @@ class VagrantDriver(Driver):
         if not self.ssh_config_file.is_file():
             self.write_ssh_config()
         return self.forward.url()
+
+    def login_argv(self, command: list[str], *, tty: bool) -> list[str]:
+        # ssh hands the remote shell one string: quoted here, split there
+        config = str(self.write_ssh_config())
+        return ["ssh", "-F", config, *(["-t"] if tty else []), self.machine, shlex.join(command)]
