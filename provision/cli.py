@@ -110,11 +110,10 @@ def run_steps(
         http_url=driver.http_url(),
         screenshot=out / "screenshot.png",
         timeouts=dict(args.timeout),
+        watch=(progress := StepProgress(console)).command,
     )
     console.print(f"rehearsing {len(platform.plan(args.mode))} steps: {platform.name} ({args.mode}) on {driver.target}")
-    return rehearse(
-        ctx, platform, args.mode, target=driver.target, report_path=out / "report.json", progress=StepProgress(console)
-    )
+    return rehearse(ctx, platform, args.mode, target=driver.target, report_path=out / "report.json", progress=progress)
 
 
 def check_artifacts(platform: Platform, mode: Mode, params: Params) -> None:

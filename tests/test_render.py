@@ -271,3 +271,25 @@ def test_verdict_names_an_unfinished_previous_run():
     out = io.StringIO()
     show(report, Console(file=out, width=400, color_system=None))
     assert f"note: before this run, {report.previous}" in out.getvalue().splitlines()
+
+
+def test_live_line_shows_the_command_running_now_on_a_terminal():
+    out = io.StringIO()
+    progress = StepProgress(Console(file=out, force_terminal=True, width=120, color_system=None))
+    step = StepResult("5.1", "Install Flask and uWSGI", status=Status.RUNNING)
+    progress(step)
+    progress.command("pip install uwsgi flask")
+    step.status, step.seconds = Status.CHANGED, 12.0
+    progress(step)
+    text = out.getvalue()
+    assert "5.1  Install Flask and uWSGI  $ pip install uwsgi flask" in text  # the live line, while it ran
+    # then the live line is erased (cursor up, clear line) and the step's line printed in its place
+    assert text.splitlines()[-1].split()[-7:] == ["5.1", "Install", "Flask", "and", "uWSGI", "12.0", "s"]
+
+
+def test_off_a_terminal_there_is_no_live_line():
+    out = io.StringIO()
+    progress = StepProgress(Console(file=out, width=120, color_system=None))
+    progress(StepResult("5.1", "Install Flask and uWSGI", status=Status.RUNNING))
+    progress.command("pip install uwsgi flask")
+    assert out.getvalue() == ""

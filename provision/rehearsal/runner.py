@@ -34,6 +34,7 @@ def _record(result: StepResult, r: Result) -> None:
 def _run(ctx: Context, step: Step, line: str) -> Result:
     """One of the step's lines, as the reader types it (root only for the prerequisite)."""
     user = None if step.as_root else ctx.params.user
+    ctx.watch(line)
     return ctx.guest.run(ctx.params.expand(line), user=user, prelude=step.shell.prelude(), timeout=ctx.budget(step))
 
 

@@ -27,6 +27,12 @@ class StepProgress:
         self.console = console
         self.live: Progress | None = None
         self.task: TaskID | None = None
+        self.title = ""
+
+    def command(self, line: str) -> None:
+        """The command the step runs now, under its title on the live line (a terminal only)."""
+        if self.live is not None and self.task is not None:
+            self.live.update(self.task, description=f"{self.title}  $ {line}", refresh=True)
 
     def __call__(self, step: StepResult) -> None:
         if step.status == Status.RUNNING:
@@ -36,7 +42,8 @@ class StepProgress:
                     console=self.console, transient=True,
                 )  # fmt: skip
                 self.live.start()
-                self.task = self.live.add_task(f"{step.id:<4} {step.title}")
+                self.title = f"{step.id:<4} {step.title}"
+                self.task = self.live.add_task(self.title)
             return
         if self.live is not None:
             self.live.stop()
