@@ -80,6 +80,10 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("-c", dest="run", metavar="COMMAND", help="run COMMAND (bash) instead of a shell")
         if name == "up":
             s.add_argument(
+                "--no-cache", dest="caches", action="store_false",
+                help="a new guest fetches and builds all (podman: no apt archives or pip wheels of earlier guests)",
+            )  # fmt: skip
+            s.add_argument(
                 "--destroy", choices=DESTROY, default="never",
                 help="remove the guest after the rehearsal: never (default), when it passed, or always (CI)",
             )  # fmt: skip
@@ -113,7 +117,15 @@ def run_steps(
         watch=(progress := StepProgress(console)).command,
     )
     console.print(f"rehearsing {len(platform.plan(args.mode))} steps: {platform.name} ({args.mode}) on {driver.target}")
-    return rehearse(ctx, platform, args.mode, target=driver.target, report_path=out / "report.json", progress=progress)
+    return rehearse(
+        ctx,
+        platform,
+        args.mode,
+        target=driver.target,
+        report_path=out / "report.json",
+        progress=progress,
+        caches=driver.caches(),
+    )
 
 
 def check_artifacts(platform: Platform, mode: Mode, params: Params) -> None:
@@ -167,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             check_artifacts(platform, args.mode, params)
         out = state_dir(args.workdir, args.target, platform.name)
         out.mkdir(parents=True, exist_ok=True)
-        driver = get_driver(args.target, platform.guest, out)
+        driver = get_driver(args.target, platform.guest, out, caches=getattr(args, "caches", True))
         if args.command == "status":
             print(driver.status())
             return 0

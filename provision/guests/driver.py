@@ -48,6 +48,10 @@ class Driver(ABC):
     def purge(self) -> None:  # noqa: B027 (deliberately empty: most drivers cache nothing)
         """Also drop what is cached to create the guest quickly (a base image); default: nothing."""
 
+    def caches(self) -> list[str]:
+        """What the guest reuses from earlier guests (package archives, built wheels); default: nothing."""
+        return []
+
     @abstractmethod
     def status(self) -> str:
         """One word: running, stopped or absent."""

@@ -2,6 +2,7 @@
 
 import resource
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import DriverError
@@ -11,6 +12,24 @@ from provision.guests.image import ImageRecipe
 from provision.guests.lock import checkout_id
 
 GUEST_CA_DIR = "/usr/local/share/ca-certificates"
+PIP_CACHE = "/var/cache/rehearse-pip"
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A guest directory kept on the host, so the next guest of the platform reuses what it holds."""
+
+    name: str  # for the report
+    host: str  # under the checkout's cache directory, per platform
+    guest: str
+
+
+# What a cold rehearsal spends its time fetching and building: apt's packages and pip's wheels (uWSGI
+# compiles for 15-20 s). The tutorial's commands still run verbatim; they find the files already there.
+CACHES = (
+    Cache("apt archives", "apt-archives", "/var/cache/apt/archives"),
+    Cache("pip wheels", "pip", PIP_CACHE),  # /etc/pip.conf points every pip there, the reader's too
+)
 
 
 def _limit(kind: int, ceiling: int) -> int:
@@ -24,8 +43,9 @@ class PodmanDriver(Driver):
     name = "podman"
     tool = "podman"
 
-    def __init__(self, spec: GuestSpec, workdir: Path) -> None:
+    def __init__(self, spec: GuestSpec, workdir: Path, *, caches: bool = True) -> None:
         super().__init__(spec, workdir)
+        self.use_caches = caches
         if spec.image is None:
             raise DriverError(f"the podman driver has no image recipe for {spec.name!r}")
         self.image: ImageRecipe = spec.image
@@ -63,19 +83,40 @@ class PodmanDriver(Driver):
         state = self.status()
         if state == "absent":
             nofile, nproc = _limit(resource.RLIMIT_NOFILE, 20000), _limit(resource.RLIMIT_NPROC, 32768)
+            volumes = []
+            for cache in CACHES if self.use_caches else ():
+                host = self.workdir.parent / "cache" / self.spec.name / cache.host
+                host.mkdir(parents=True, exist_ok=True)
+                host.chmod(0o1777)  # the reader's pip writes here as the reader
+                volumes += ["--volume", f"{host}:{cache.guest}"]
             self._podman(
                 "run", "--detach", "--name", self.container, "--hostname", self.container,
                 # crun cannot set up a systemd guest on a hybrid cgroup v1/v2 host; runc can.
                 "--runtime", "runc", "--systemd", "always",
                 "--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}",
-                "--publish", "127.0.0.1::80",
+                "--publish", "127.0.0.1::80", *volumes,
                 self.image.tag, self.image.init,
                 cleanup=True,
             )  # fmt: skip
+        elif not self.use_caches and self.cache_mounts():
+            raise DriverError(f"{self.container} was created with caches: `rehearse destroy` first to rehearse cold")
         elif state == "stopped":
             self._podman("start", self.container)
         self._wait_for_boot()
         self._mirror_host()
+        if any(c.guest == PIP_CACHE for c in self.cache_mounts()):
+            script = f"printf '[global]\\ncache-dir = {PIP_CACHE}\\n' > /etc/pip.conf"
+            self._podman("exec", self.container, "sh", "-c", script)
+
+    def cache_mounts(self) -> list[Cache]:
+        """The caches this guest was created with (a guest keeps its mounts for life)."""
+        mounts = "{{range .Mounts}}{{.Destination}} {{end}}"
+        cp = self._podman("inspect", "--type", "container", "-f", mounts, self.container, check=False)
+        mounted = cp.stdout.split() if cp.returncode == 0 else []
+        return [c for c in CACHES if c.guest in mounted]
+
+    def caches(self) -> list[str]:
+        return [f"{c.name} ({c.guest}, kept on the host)" for c in self.cache_mounts()]
 
     def _wait_for_boot(self) -> None:
         # "degraded" is fine: a container has units (e.g. for kernel devices) that can't start.

@@ -24,11 +24,12 @@ def target_kind(target: str) -> str:
     raise UsageError(f"unknown target {target!r} (choose podman, vagrant or ssh://user@host)")
 
 
-def get_driver(target: str, spec: GuestSpec, workdir: Path) -> Driver:
-    """The driver for `target`, about to make or reach the guest `spec`."""
+def get_driver(target: str, spec: GuestSpec, workdir: Path, *, caches: bool = True) -> Driver:
+    """The driver for `target`, about to make or reach the guest `spec`; `caches`: a new podman guest
+    reuses apt's archives and pip's wheels from earlier ones."""
     match target_kind(target):
         case "podman":
-            return PodmanDriver(spec, workdir)
+            return PodmanDriver(spec, workdir, caches=caches)
         case "vagrant":
             return VagrantDriver(spec, workdir)
         case _:

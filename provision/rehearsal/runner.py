@@ -1,7 +1,7 @@
 """Apply a platform's plan to a guest in order, read facts before acting, and record everything."""
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -203,6 +203,7 @@ def rehearse(
     target: str,
     report_path: Path,
     progress: Callable[[StepResult], None] = lambda s: None,
+    caches: Sequence[str] = (),
 ) -> Report:
     """Run every step; stop at the first failure. The report on disk is kept current, so a run that
     is killed leaves a partial report naming the step it was in; CTRL-C marks the step interrupted."""
@@ -215,6 +216,7 @@ def rehearse(
         log=str(ctx.guest.log),
         http_url=ctx.http_url,
         previous=_previous(report_path),
+        caches=list(caches),
         steps=[StepResult(p.step.id, p.step.title) for p in plan],
     )
     if ctx.screenshot is not None:

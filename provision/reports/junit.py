@@ -34,9 +34,11 @@ def render_junit(report: Report) -> str:
     if report.started:
         suite.set("timestamp", report.started)
     properties = ET.SubElement(suite, "properties")
-    for key in ("platform", "mode", "target", "status", "log", "http_url", "screenshot"):
+    for key in ("platform", "mode", "target", "status", "log", "http_url", "screenshot", "previous"):
         if value := getattr(report, key):
             ET.SubElement(properties, "property", name=key, value=_clean(value))
+    for cache in report.caches:
+        ET.SubElement(properties, "property", name="cache", value=_clean(cache))
 
     failures = skipped = errors = 0
     for step in report.steps:

@@ -88,6 +88,7 @@ class Report:
     http_url: str = ""  # where the guest's port 80 is reachable from the host (loopback)
     screenshot: str = ""
     previous: str = ""  # how the run before this one on the same guest ended, when it did not finish
+    caches: list[str] = field(default_factory=list)  # what the guest reused from earlier guests
     steps: list[StepResult] = field(default_factory=list)
 
     @property

@@ -99,6 +99,8 @@ def verdict(report: Report) -> list[str]:
             + ", ".join(s.id for s in deviated)
         )
     lines += [f"  {s.id} as written {s.literal}" for s in report.steps if s.literal]
+    if report.caches:
+        lines.append(f"caches: {'; '.join(report.caches)}")
     if (failed := report.failed_step) is not None:
         lines.append(f"{failed.status} at step {failed.id} ({failed.title}): {failed.error}")
     return lines
