@@ -226,15 +226,19 @@ def test_up_destroy_keeps_a_failed_guest_unless_always(rehearsed, tmp_path, monk
     scratch = replace(rehearsed.platform, name=f"{rehearsed.platform.name}-scratch")
     monkeypatch.setattr(platforms, "PLATFORMS", MappingProxyType({**platforms.PLATFORMS, scratch.name: scratch}))
     base = ["--target", "podman", "--platform", scratch.name, "--workdir", str(tmp_path)]
+    out = cli.state_dir(tmp_path, "podman", scratch.name)
     try:
-        assert cli.main(["up", *base, "--mode", "literal", "--destroy", "passing"]) == 1
+        assert cli.main(["up", *base, "--mode", "literal", "--destroy", "passing", "--no-cache"]) == 1
+        assert Report.load(out / "report.json").caches == []  # a cold guest, and the report says so
         assert cli.main(["status", *base]) == 0 and capsys.readouterr().out.splitlines()[-1] == "running"
         assert cli.main(["up", *base, "--mode", "literal", "--destroy", "always"]) == 1
         assert "guest removed (--destroy always)" in capsys.readouterr().out
         assert cli.main(["status", *base]) == 0 and capsys.readouterr().out.splitlines()[-1] == "absent"
         # the evidence outlives the guest
-        out = cli.state_dir(tmp_path, "podman", scratch.name)
         assert Report.load(out / "report.json").failed_step.id == "3" and (out / "report.html").is_file()
+        # a new guest with the caches (the default) says which it used
+        assert cli.main(["up", *base, "--mode", "literal", "--destroy", "always"]) == 1
+        assert [c.split(" (")[0] for c in Report.load(out / "report.json").caches] == ["apt archives", "pip wheels"]
     finally:
         cli.main(["destroy", *base])
 
@@ -252,3 +256,17 @@ def test_login_over_ssh_quotes_the_command_for_the_remote_shell(tmp_path):
     argv = driver.login_argv(command, tty=False)
     assert argv[:4] == ["ssh", "-p", "2222", "alice@example.test"] and shlex.split(argv[-1]) == command
     assert driver.login_argv(command, tty=True)[1] == "-t"
+
+
+@pytest.mark.guest
+def test_caches_are_kept_on_the_host_for_the_next_guest(rehearsed, tmp_path, capsys):
+    if rehearsed.driver.name != "podman":
+        pytest.skip("the caches are the podman driver's")
+    if not rehearsed.report.caches:
+        pytest.fail("the session guest was made without caches: `rehearse destroy`, then run again")
+    cache = rehearsed.out.parent / "cache" / rehearsed.platform.name
+    assert list(cache.glob("apt-archives/nginx*.deb")) and list(cache.glob("pip/wheels/**/uWSGI-*.whl"))
+    # the caches are the guest's for life: asking it to be cold is refused, not ignored
+    args = ["up", "--target", "podman", "--platform", rehearsed.platform.name, "--workdir", str(rehearsed.out.parent)]
+    assert cli.main([*args, "--no-cache"]) == 2
+    assert "was created with caches: `rehearse destroy` first" in capsys.readouterr().err
