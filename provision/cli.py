@@ -19,11 +19,12 @@ from provision.guests.transport import DEFAULT_TIMEOUT, Guest
 from provision.platforms import Mode, Platform
 from provision.rehearsal.claims import Context
 from provision.rehearsal.dryrun import dry_run, show_plan
+from provision.rehearsal.faults import FAULTS, run_faults
 from provision.rehearsal.runner import rehearse
 from provision.reports.htmlpage import write_html
 from provision.reports.junit import write_junit
-from provision.reports.record import Outcome, Report
-from provision.reports.terminal import StepProgress, show
+from provision.reports.record import Finding, Outcome, Report, Verdict
+from provision.reports.terminal import StepProgress, faults_table, show, show_fault
 from provision.tutorial import drift
 from provision.tutorial.params import Params
 from provision.tutorial.steps import COMMAND_BUDGET, INSTALL_BUDGET, TUTORIAL
@@ -67,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
         "report": "render the last rehearsal's HTML and JUnit reports again",
         "plan": "show what `apply` would do, step by step, with a diff per file it would write; touches nothing",
         "login": "a shell in the guest as the tutorial's user, in the project directory (or run -c COMMAND there)",
+        "faults": "inject faults into the rehearsed service; report each as a finding about the tutorial's deploy",
     }
     for name, help_ in guest_cmds.items():
         s = sub.add_parser(name, help=help_)
@@ -75,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
         if name == "destroy":
             s.add_argument("--purge", action="store_true", help="also remove the cached base image")
+        if name == "faults":
+            s.add_argument("--user", default=Params.user, help="the tutorial's `user`, as rehearsed")
+            s.add_argument("--server-name", default=Params.server_name, help="the server name, as rehearsed")
         if name == "login":
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
             s.add_argument("-c", dest="run", metavar="COMMAND", help="run COMMAND (bash) instead of a shell")
@@ -160,6 +165,44 @@ def write_reports(report: Report, out: Path) -> None:
     report.save(out / "report.json")
 
 
+def inject_faults(driver: Driver, platform: Platform, args: argparse.Namespace, out: Path, console: Console) -> int:
+    """`rehearse faults`: after a passed rehearsal, each fault's finding goes into its reports. Exit 0
+    when every fault ran (findings are verdicts on the tutorial, not failures), 1 when one could not."""
+    params = Params(user=args.user, server_name=args.server_name)
+    path = out / "report.json"
+    if not path.is_file():
+        raise UsageError(
+            f"no rehearsal of this guest to inject faults into ({path} is missing): run `rehearse up` first"
+        )
+    report = Report.load(path)
+    if report.status != Outcome.PASSED:
+        raise UsageError(f"the last rehearsal of this guest did not pass ({report.status}): run `rehearse up` first")
+    if (state := driver.status()) != "running":
+        raise UsageError(f"the guest is {state}: run `rehearse up` first")
+    guest = Guest(driver.host_spec(), out / "rehearsal.log")
+    ctx = Context(guest=guest, params=params, http_url=driver.http_url())
+    console.print(f"injecting {len(FAULTS)} faults: {platform.name} on {driver.target}")
+    guest.note(f"=== faults on {platform.name} ({driver.target})")
+    report.findings = []
+
+    def progress(finding: Finding) -> None:
+        report.findings.append(finding)
+        report.save(path)  # kept current, as the rehearsal's own record is
+        show_fault(finding, console)
+
+    run_faults(ctx, platform, progress=progress)
+    write_reports(report, out)
+    print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {guest.log})")
+    console.print(faults_table(report.findings))
+    counts = {v: sum(f.verdict == v for f in report.findings) for v in Verdict}
+    print("faults: " + ", ".join(f"{verdict} {n}" for verdict, n in counts.items()))
+    if errored := [f for f in report.findings if f.verdict == Verdict.ERROR]:
+        first = errored[0]
+        print(f"rehearse: fault {first.id} could not run: {first.error} (log: {guest.log})", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Off a terminal (CI logs, pipes) rich would fold the table at 80 columns: a log has room.
@@ -180,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         out = state_dir(args.workdir, args.target, platform.name)
         out.mkdir(parents=True, exist_ok=True)
         driver = get_driver(args.target, platform.guest, out, caches=getattr(args, "caches", True))
+        if args.command == "faults":
+            with exclusive(f"{args.target}-{platform.name}"):
+                return inject_faults(driver, platform, args, out, console)
         if args.command == "status":
             print(driver.status())
             return 0

@@ -4,7 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from provision.reports.record import Report, Status, StepResult, write_atomically
+from provision.reports.record import Finding, Report, Status, StepResult, Verdict, write_atomically
 
 # Characters XML 1.0 cannot carry at all (terminal escapes from apt, NULs); ElementTree would emit
 # them verbatim and every JUnit consumer would then reject the whole file.
@@ -28,8 +28,31 @@ def _case(suite: ET.Element, classname: str, name: str, seconds: float) -> ET.El
     return ET.SubElement(suite, "testcase", classname=classname, name=_clean(name), time=f"{seconds:.3f}")
 
 
+def _evidence(finding: Finding) -> str:
+    return "\n\n".join(
+        f"$ {c.command}\n[exit {c.exit_code}, {c.seconds:g} s]\n{c.output_tail}" for c in finding.evidence
+    )
+
+
+def _fault_case(suite: ET.Element, finding: Finding) -> int:
+    """A fault of `rehearse faults`: a finding is a verdict on the tutorial, not a failure of the test,
+    so it travels as properties; only a fault the harness could not run is an error (then 1, for the count)."""
+    case = _case(suite, "fault", f"{finding.id}: {finding.question}", finding.seconds)
+    properties = ET.SubElement(case, "properties")
+    for key in ("verdict", "expected", "observed", "fix"):
+        if value := getattr(finding, key):
+            ET.SubElement(properties, "property", name=key, value=_clean(value))
+    errored = finding.verdict == Verdict.ERROR
+    if errored:
+        ET.SubElement(case, "error", message=_clean(finding.error or "the fault could not run"))
+    if finding.evidence:
+        ET.SubElement(case, "system-out").text = _clean(_evidence(finding))
+    return int(errored)
+
+
 def render_junit(report: Report) -> str:
-    """One testsuite `rehearsal.<platform>.<mode>`: a testcase per step, then one per claim."""
+    """One testsuite `rehearsal.<platform>.<mode>`: a testcase per step, then one per claim, then one
+    per fault injected after the rehearsal."""
     suite = ET.Element("testsuite", name=f"rehearsal.{report.platform}.{report.mode}", time=f"{report.seconds:.3f}")
     if report.started:
         suite.set("timestamp", report.started)
@@ -61,6 +84,7 @@ def render_junit(report: Report) -> str:
                 failures += 1
                 detail = _clean(claim.detail)
                 ET.SubElement(case, "failure", message=detail or "claim did not hold").text = detail
+    errors += sum(_fault_case(suite, f) for f in report.findings)
 
     tests = sum(1 for _ in suite.iter("testcase"))
     suite.set("tests", str(tests))

@@ -75,6 +75,29 @@ class StepResult:
     literal: str = ""  # audit mode, deviated steps: "works", or "fails: <why>" as the tutorial wrote it
 
 
+class Verdict(StrEnum):
+    """What a fault showed about the tutorial's deploy."""
+
+    AS_EXPECTED = "as expected"  # the deploy did what a sound one does
+    FINDING = "finding"  # it fell short: a finding about the tutorial, with its fix
+    ERROR = "error"  # the harness could not run the fault (no verdict on the deploy)
+
+
+@dataclass
+class Finding:
+    """A fault injected into the deployed service (`rehearse faults`) and what the deploy did."""
+
+    id: str
+    question: str
+    expected: str  # what a sound deploy does
+    observed: str = ""
+    verdict: Verdict = Verdict.ERROR
+    fix: str = ""  # for a finding: the one-line change to the tutorial's deploy
+    seconds: float = 0.0
+    evidence: list[CommandResult] = field(default_factory=list)  # the commands run, in order
+    error: str = ""  # why the harness could not run it
+
+
 @dataclass
 class Report:
     platform: str
@@ -90,6 +113,7 @@ class Report:
     previous: str = ""  # how the run before this one on the same guest ended, when it did not finish
     caches: list[str] = field(default_factory=list)  # what the guest reused from earlier guests
     steps: list[StepResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # `rehearse faults`, after a passed rehearsal
 
     @property
     def failed_step(self) -> StepResult | None:
@@ -123,4 +147,8 @@ class Report:
             )
             for s in data.pop("steps")
         ]
-        return cls(**{**data, "status": Outcome(data["status"])}, steps=steps)
+        findings = [  # absent from reports written before `rehearse faults` existed
+            Finding(**{**f, "verdict": Verdict(f["verdict"]), "evidence": [CommandResult(**c) for c in f["evidence"]]})
+            for f in data.pop("findings", [])
+        ]
+        return cls(**{**data, "status": Outcome(data["status"])}, steps=steps, findings=findings)

@@ -4,11 +4,12 @@ rich renders colour and a live line on a terminal, and plain text anywhere else 
 """
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from provision.reports.decisive import decisive_lines
-from provision.reports.record import Report, Status, StepResult
+from provision.reports.record import Finding, Report, Status, StepResult, Verdict
 
 MARKS = {
     Status.FAILED: ("FAIL", "bold red"),
@@ -110,3 +111,26 @@ def show(report: Report, console: Console) -> None:
     console.print(table(report))
     for line in verdict(report):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+VERDICT_STYLES = {Verdict.AS_EXPECTED: "green", Verdict.FINDING: "yellow", Verdict.ERROR: "bold red"}
+
+
+def faults_table(findings: list[Finding]) -> Table:
+    """One row per fault of `rehearse faults`: its verdict, time and what was seen (or why it could not run)."""
+    t = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
+    for name in ("fault", "verdict", "seconds"):
+        t.add_column(name, no_wrap=True)
+    t.add_column("observed", overflow="fold")
+    for f in findings:
+        said = f.error or f.observed
+        if f.fix:
+            said += f"\nfix: {f.fix}"
+        t.add_row(f.id, f"[{VERDICT_STYLES[f.verdict]}]{f.verdict}[/]", f"{f.seconds:.1f}", escape(said))
+    return t
+
+
+def show_fault(finding: Finding, console: Console) -> None:
+    """The progress line of one fault, once it has run."""
+    style = VERDICT_STYLES[finding.verdict]
+    console.print(f"  [{style}]{finding.verdict:<11}[/] {finding.id:<16} {finding.seconds:6.1f} s", highlight=False)
