@@ -45,10 +45,8 @@ def container(rehearsed) -> str:
 
 
 @pytest.fixture(scope="module")
-def fast(rehearsed, container) -> testinfra.host.Host:
-    spec = rehearsed.driver.host_spec()
-    assert spec == f"nsenter://{container}"  # this host is root with util-linux: the driver picks nsenter
-    return testinfra.get_host(spec)
+def fast(container) -> testinfra.host.Host:
+    return testinfra.get_host(f"nsenter://{container}")
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +124,14 @@ def test_backend_bound_kills_the_session_in_the_guest(fast):
 
 
 @pytest.mark.guest
-def test_absent_container_falls_back_to_podman_exec(tmp_path):
+def test_the_driver_picks_nsenter_here(rehearsed, container, monkeypatch):
+    monkeypatch.delenv(nsenter.ENV_CHANNEL, raising=False)
+    assert rehearsed.driver.host_spec() == f"nsenter://{container}"  # root, util-linux, a running container
+    assert rehearsed.driver.log.read_text().splitlines()[-1] == f"channel: nsenter://{container}"
+
+
+def test_absent_container_falls_back_to_podman_exec(tmp_path, monkeypatch):
+    monkeypatch.delenv(nsenter.ENV_CHANNEL, raising=False)
     driver = PodmanDriver(replace(BOOKWORM, name="absent-on-purpose"), tmp_path)
     assert driver.host_spec() == f"podman://{driver.container}"
     assert "nsenter unusable: no container" in driver.log.read_text()
@@ -136,6 +141,7 @@ def test_absent_container_falls_back_to_podman_exec(tmp_path):
 
 
 def test_fallback_when_nsenter_is_not_on_path(tmp_path, monkeypatch):
+    monkeypatch.delenv(nsenter.ENV_CHANNEL, raising=False)
     driver = PodmanDriver(BOOKWORM, tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
     assert driver.host_spec() == f"podman://{driver.container}"
@@ -143,6 +149,7 @@ def test_fallback_when_nsenter_is_not_on_path(tmp_path, monkeypatch):
 
 
 def test_fallback_when_not_root(tmp_path, monkeypatch):
+    monkeypatch.delenv(nsenter.ENV_CHANNEL, raising=False)
     driver = PodmanDriver(BOOKWORM, tmp_path)
     monkeypatch.setattr(nsenter.os, "geteuid", lambda: 1000)
     assert driver.host_spec() == f"podman://{driver.container}"
