@@ -16,7 +16,7 @@ from provision import cli, platforms
 from provision.guests.driver import Driver
 from provision.guests.targets import default_target, get_driver, target_kind
 from provision.platforms import Platform
-from provision.reports.record import Report
+from provision.reports.record import Outcome, Report
 from provision.tutorial.params import Params
 
 
@@ -33,6 +33,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"{' or '.join(platforms.PLATFORMS)} (default: the target's own)",
     )
     group.addoption("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
+    group.addoption(
+        "--reverify",
+        action="store_true",
+        default=os.environ.get("REHEARSE_REVERIFY") == "1",
+        help="check the guest as the last passing rehearsal left it (its report.json), without rehearsing "
+        "again (env REHEARSE_REVERIFY=1)",
+    )
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ def rehearsed(pytestconfig: pytest.Config) -> Rehearsed:
     platform = platforms.for_target(target_kind(target), pytestconfig.getoption("platform"))
     workdir = pytestconfig.getoption("workdir").resolve()
     out = cli.state_dir(workdir, target, platform.name)
+    if pytestconfig.getoption("reverify"):
+        return last_passing(target, platform, out)
     code = cli.main(["up", "--target", target, "--platform", platform.name, "--workdir", str(workdir)])
     report = Report.load(out / "report.json")
     if code != 0:
@@ -60,6 +69,23 @@ def rehearsed(pytestconfig: pytest.Config) -> Rehearsed:
             pytrace=False,
         )
     driver = get_driver(target, platform.guest, out)
+    return Rehearsed(driver, platform, report, Params(), out)
+
+
+def last_passing(target: str, platform: Platform, out: Path) -> Rehearsed:
+    """--reverify: the guest the last rehearsal left, provided that rehearsal passed and the guest runs."""
+    try:
+        report = Report.load(out / "report.json")
+    except FileNotFoundError:
+        pytest.fail(f"--reverify: no rehearsal to check ({out / 'report.json'} is missing)", pytrace=False)
+    driver = get_driver(target, platform.guest, out)
+    state = driver.status()
+    if report.status != Outcome.PASSED or state != "running":
+        pytest.fail(
+            f"--reverify: the last rehearsal {report.status} and the guest is {state}; "
+            "rehearse again (without --reverify)",
+            pytrace=False,
+        )
     return Rehearsed(driver, platform, report, Params(), out)
 
 

@@ -159,8 +159,11 @@ def test_service_comes_back_after_a_reboot(host, rehearsed, p):
     Last in this module: it reboots the shared guest (the page is asked for again after it)."""
     rehearsed.driver.reboot()
     deadline = time.monotonic() + 60
-    while not host.file(f"{p.project}/myproject.sock").is_socket and time.monotonic() < deadline:
-        time.sleep(1)
+    # uWSGI binds its socket before it loads the app and forks its workers: wait for both.
+    while time.monotonic() < deadline and not (
+        host.file(f"{p.project}/myproject.sock").is_socket and len(host.process.filter(comm="uwsgi")) == 6
+    ):
+        time.sleep(0.2)
     assert host.service("myproject").is_running
     assert len(host.process.filter(comm="uwsgi")) == 6
     r = requests.get(rehearsed.driver.http_url(), headers={"Host": p.server_name}, timeout=10)
