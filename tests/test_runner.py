@@ -420,7 +420,7 @@ def test_serve(
     assert all(want in call.command for want, call in zip(ran, guest.calls, strict=True))
     # the port check reads every process's sockets, as root; the reader runs and stops the server
     assert {c.user for c in guest.calls if FREE not in c.command} <= {"deploy"}
-    assert sleeps == [1] * naps
+    assert sleeps == [runner.SERVE_POLL] * naps
     assert len(result.claims) == (1 if LOOK in ran else 0)
 
 

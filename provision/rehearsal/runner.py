@@ -22,6 +22,9 @@ from provision.reports.record import (
 from provision.tutorial.steps import Serve, Step
 
 
+SERVE_POLL = 0.2  # seconds between looks at a starting server: a Flask dev server answers within ~1 s
+
+
 class StepFailed(Exception):
     """A step's command, claim or probe failed; the message is the step's one-line verdict."""
 
@@ -69,7 +72,7 @@ def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
         # A diff is an answer (another page): waiting longer would not change it.
         if not alive or claim.passed or claim.diff or time.monotonic() > deadline:
             break
-        time.sleep(1)
+        time.sleep(SERVE_POLL)
     stop = ctx.guest.run(
         f"kill -INT {pid}; for i in $(seq 50); do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.2; done; "
         f"kill -KILL {pid}; echo 'did not stop on CTRL-C'; exit 1",
