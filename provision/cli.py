@@ -16,6 +16,7 @@ from provision.guests.driver import Driver
 from provision.guests.lock import exclusive
 from provision.guests.targets import default_target, get_driver, target_kind
 from provision.guests.transport import DEFAULT_TIMEOUT, Guest
+from provision.layout import PROJECT
 from provision.platforms import Mode, Platform
 from provision.rehearsal.claims import Context
 from provision.rehearsal.dryrun import dry_run, show_plan
@@ -68,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
         "report": "render the last rehearsal's HTML and JUnit reports again",
         "plan": "show what `apply` would do, step by step, with a diff per file it would write; touches nothing",
         "login": "a shell in the guest as the tutorial's user, in the project directory (or run -c COMMAND there)",
+        "verify": "run the acceptance checks (tests/test_acceptance.py) on the rehearsed guest, without rehearsing",
         "faults": "inject faults into the rehearsed service; report each as a finding about the tutorial's deploy",
     }
     for name, help_ in guest_cmds.items():
@@ -80,6 +82,8 @@ def parser() -> argparse.ArgumentParser:
         if name == "faults":
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`, as rehearsed")
             s.add_argument("--server-name", default=Params.server_name, help="the server name, as rehearsed")
+        if name == "verify":
+            s.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG", help="passed to pytest (after --)")
         if name == "login":
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
             s.add_argument("-c", dest="run", metavar="COMMAND", help="run COMMAND (bash) instead of a shell")
@@ -152,6 +156,17 @@ def login(driver: Driver, params: Params, command: str | None) -> int:
         inner = ["timeout", f"{DEFAULT_TIMEOUT:g}", *inner]
     argv = driver.login_argv(inner, tty=command is None and sys.stdin.isatty())
     return subprocess.run(argv, check=False).returncode
+
+
+def verify(target: str, platform: Platform, workdir: Path, extra: list[str]) -> int:
+    """The acceptance suite against the guest as the last passing rehearsal left it (pytest's
+    `--reverify`): the developer's loop after editing a check, in seconds."""
+    suite = PROJECT / "tests" / "test_acceptance.py"
+    if not suite.is_file():
+        raise UsageError(f"no acceptance suite at {suite}: `verify` runs from a checkout of this project")
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite), "--reverify"]
+    argv += ["--target", target, "--platform", platform.name, "--workdir", str(workdir.resolve()), *extra]
+    return subprocess.run(argv, cwd=PROJECT, check=False).returncode
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
@@ -231,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "login":
             return login(driver, Params(user=args.user), args.run)
+        if args.command == "verify":  # the suite reboots the guest: one writer at a time still
+            with exclusive(f"{args.target}-{platform.name}"):
+                return verify(args.target, platform, args.workdir, args.pytest_args)
         if args.command == "report":
             report = Report.load(out / "report.json")
         else:

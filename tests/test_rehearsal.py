@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shlex
 import time
 from dataclasses import replace
@@ -270,3 +271,16 @@ def test_caches_are_kept_on_the_host_for_the_next_guest(rehearsed, tmp_path, cap
     args = ["up", "--target", "podman", "--platform", rehearsed.platform.name, "--workdir", str(rehearsed.out.parent)]
     assert cli.main([*args, "--no-cache"]) == 2
     assert "was created with caches: `rehearse destroy` first" in capsys.readouterr().err
+
+
+@pytest.mark.guest
+def test_verify_runs_the_acceptance_checks_without_rehearsing(rehearsed, tmp_path, capfd):
+    base = ["verify", "--target", rehearsed.driver.target, "--platform", rehearsed.platform.name]
+    log = Path(rehearsed.report.log)
+    size = log.stat().st_size
+    assert cli.main([*base, "--workdir", str(rehearsed.out.parent), "--", "-k", "not reboot"]) == 0
+    assert re.search(r"^\d+ passed, 1 deselected in ", capfd.readouterr().out, re.MULTILINE)
+    assert log.stat().st_size == size  # nothing was rehearsed: the rehearsal log did not grow
+    # no passing rehearsal in this workdir: refused by the suite, with why
+    assert cli.main([*base, "--workdir", str(tmp_path)]) != 0
+    assert "--reverify: no rehearsal to check" in capfd.readouterr().out

@@ -21,7 +21,6 @@ from provision.reports.record import (
 )
 from provision.tutorial.steps import Serve, Step
 
-
 SERVE_POLL = 0.2  # seconds between looks at a starting server: a Flask dev server answers within ~1 s
 
 
