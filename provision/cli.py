@@ -5,6 +5,9 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -24,8 +27,9 @@ from provision.rehearsal.faults import FAULTS, run_faults
 from provision.rehearsal.runner import rehearse
 from provision.reports.htmlpage import write_html
 from provision.reports.junit import write_junit
-from provision.reports.record import Finding, Outcome, Report, Verdict
-from provision.reports.terminal import StepProgress, faults_table, show, show_fault
+from provision.reports.matrix import matrix_table, write_matrix
+from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict
+from provision.reports.terminal import StepProgress, faults_table, show, show_fault, step_line
 from provision.tutorial import drift
 from provision.tutorial.params import Params
 from provision.tutorial.steps import COMMAND_BUDGET, INSTALL_BUDGET, TUTORIAL
@@ -69,13 +73,15 @@ def parser() -> argparse.ArgumentParser:
         "report": "render the last rehearsal's HTML and JUnit reports again",
         "plan": "show what `apply` would do, step by step, with a diff per file it would write; touches nothing",
         "login": "a shell in the guest as the tutorial's user, in the project directory (or run -c COMMAND there)",
+        "matrix": "rehearse every platform the target boots, at once, in audit mode; then the accuracy matrix",
         "verify": "run the acceptance checks (tests/test_acceptance.py) on the rehearsed guest, without rehearsing",
         "faults": "inject faults into the rehearsed service; report each as a finding about the tutorial's deploy",
     }
     for name, help_ in guest_cmds.items():
         s = sub.add_parser(name, help=help_)
         s.add_argument("--target", default=default_target(), help="podman, vagrant or ssh://user@host")
-        s.add_argument("--platform", help=f"{' or '.join(platforms.PLATFORMS)} (default: the target's own)")
+        if name != "matrix":
+            s.add_argument("--platform", help=f"{' or '.join(platforms.PLATFORMS)} (default: the target's own)")
         s.add_argument("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
         if name == "destroy":
             s.add_argument("--purge", action="store_true", help="also remove the cached base image")
@@ -115,25 +121,28 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run_steps(
-    driver: Driver, platform: Platform, params: Params, args: argparse.Namespace, out: Path, console: Console
+    driver: Driver,
+    platform: Platform,
+    params: Params,
+    mode: Mode,
+    out: Path,
+    *,
+    progress: Callable[[StepResult], None],
+    watch: Callable[[str], None] = lambda command: None,
+    timeouts: Mapping[str, float] | None = None,
 ) -> Report:
+    """Rehearse `platform` in `mode` on the driver's running guest; the record goes to `out`."""
     ctx = Context(
         guest=Guest(driver.host_spec(), out / "rehearsal.log"),
         params=params,
         http_url=driver.http_url(),
         screenshot=out / "screenshot.png",
-        timeouts=dict(args.timeout),
-        watch=(progress := StepProgress(console)).command,
+        timeouts=timeouts or {},
+        watch=watch,
     )
-    console.print(f"rehearsing {len(platform.plan(args.mode))} steps: {platform.name} ({args.mode}) on {driver.target}")
+    report_path = out / "report.json"
     return rehearse(
-        ctx,
-        platform,
-        args.mode,
-        target=driver.target,
-        report_path=out / "report.json",
-        progress=progress,
-        caches=driver.caches(),
+        ctx, platform, mode, target=driver.target, report_path=report_path, progress=progress, caches=driver.caches()
     )
 
 
@@ -156,6 +165,36 @@ def login(driver: Driver, params: Params, command: str | None) -> int:
         inner = ["timeout", f"{DEFAULT_TIMEOUT:g}", *inner]
     argv = driver.login_argv(inner, tty=command is None and sys.stdin.isatty())
     return subprocess.run(argv, check=False).returncode
+
+
+def run_matrix(target: str, kind: str, workdir: Path, console: Console) -> int:
+    """Every platform `kind` boots, each on its own guest and state directory, at once (threads: the
+    work is in the guests), each in audit mode; then the steps x platforms matrix."""
+    chosen = [p for p in platforms.PLATFORMS.values() if kind in p.targets]
+    console.print(f"rehearsing {', '.join(p.name for p in chosen)} at once (audit) on {target}")
+
+    def one(platform: Platform) -> Report:
+        out = state_dir(workdir, target, platform.name)
+        out.mkdir(parents=True, exist_ok=True)
+        driver = get_driver(target, platform.guest, out)
+        with exclusive(f"{target}-{platform.name}"):
+            driver.up()
+            lines = partial(step_line, console, prefix=platform.name)
+            report = run_steps(driver, platform, Params(), Mode.AUDIT, out, progress=lines)
+        write_reports(report, out)
+        return report
+
+    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+        reports = list(pool.map(one, chosen))
+    console.print(matrix_table(reports))
+    html, junit = write_matrix(reports, workdir)
+    print(f"matrix: {html} (JUnit, every platform: {junit})")
+    broken = [r for r in reports if r.failed_step is not None]
+    for r in broken:
+        failed = r.failed_step
+        assert failed is not None
+        print(f"rehearse: {r.platform}: step {failed.id} ({failed.title}) failed: {failed.error}", file=sys.stderr)
+    return 1 if broken else 0
 
 
 def verify(target: str, platform: Platform, workdir: Path, extra: list[str]) -> int:
@@ -232,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("up", "apply", "plan"):
             params = Params(user=args.user, server_name=args.server_name, app=args.app.resolve())
         kind = target_kind(args.target)
+        if args.command == "matrix":
+            return run_matrix(args.target, kind, args.workdir, console)
         platform = platforms.for_target(kind, args.platform)
         if params is not None:
             check_artifacts(platform, args.mode, params)
@@ -267,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
                     return 0
                 if args.command == "up":
                     driver.up()
-                report = run_steps(driver, platform, params, args, out, console)
+                console.print(f"rehearsing {len(TUTORIAL)} steps: {platform.name} ({args.mode}) on {driver.target}")
+                progress = StepProgress(console)
+                report = run_steps(
+                    driver, platform, params, args.mode, out,
+                    progress=progress, watch=progress.command, timeouts=dict(args.timeout),
+                )  # fmt: skip
                 if args.command == "up" and (args.destroy, report.status) in (
                     ("always", report.status),
                     ("passing", Outcome.PASSED),

@@ -21,6 +21,12 @@ MARKS = {
 }
 
 
+def done(step: StepResult) -> str:
+    """A finished step as one line (rich markup): its mark, id, title and seconds."""
+    mark, style = MARKS[step.status]
+    return f"[{style}]{mark:<4}[/] {step.id:<4} {step.title:<52} {step.seconds:6.1f} s"
+
+
 class StepProgress:
     """The progress callback: on a terminal a live line while a step runs, then one line per step."""
 
@@ -49,10 +55,7 @@ class StepProgress:
         if self.live is not None:
             self.live.stop()
             self.live = None
-        mark, style = MARKS[step.status]
-        self.console.print(
-            f"  [{style}]{mark:<4}[/] {step.id:<4} {step.title:<52} {step.seconds:6.1f} s", highlight=False
-        )
+        self.console.print(f"  {done(step)}", highlight=False)
         if step.error:
             # soft_wrap: a log line stays one line, whole for grep, whatever the console's width.
             self.console.print(f"       {step.error}", markup=False, highlight=False, soft_wrap=True)
@@ -71,6 +74,18 @@ class StepProgress:
 def service_lines(log: str, tail: int = 5) -> list[str]:
     """What to show of the service's log: its decisive lines, else its last few lines."""
     return decisive_lines(log, fallback=False) or log.splitlines()[-tail:]
+
+
+def step_line(console: Console, step: StepResult, *, prefix: str) -> None:
+    """A plain line per finished step, `prefix` first: the progress of several rehearsals at once."""
+    if step.status == Status.RUNNING:
+        return
+    mark, style = MARKS[step.status]
+    console.print(
+        f"  {prefix:<10} [{style}]{mark:<4}[/] {step.id:<4} {step.title:<52} {step.seconds:6.1f} s", highlight=False
+    )
+    if step.error:
+        console.print(f"  {prefix:<10}      {step.error}", markup=False, highlight=False, soft_wrap=True)
 
 
 def table(report: Report) -> Table:
