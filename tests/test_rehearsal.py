@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 import pytest
 
-from provision import cli, platforms
+from provision import cli, commands, platforms
 from provision.guests.lock import exclusive
 from provision.guests.podman import PodmanDriver
 from provision.guests.ssh import SshDriver
@@ -216,7 +216,7 @@ def test_literal_verdict_is_the_same_on_a_fresh_guest(rehearsed, tmp_path):
     ],
 )
 def test_destroy_policy(policy, outcome, destroyed):
-    assert cli.should_destroy(policy, outcome) is destroyed
+    assert commands.should_destroy(policy, outcome) is destroyed
 
 
 @pytest.mark.guest

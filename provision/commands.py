@@ -1,0 +1,260 @@
+"""What each `rehearse` command does, given its parsed arguments: one function per command.
+
+The CLI (`provision.cli`) parses, validates, picks the platform and the driver, and dispatches here;
+each function returns the exit code, or the rehearsal's `Report` for the CLI to render and judge.
+"""
+
+import argparse
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from rich.console import Console
+
+from provision import platforms
+from provision.errors import DriverError, UsageError
+from provision.guests.driver import Driver
+from provision.guests.lock import exclusive
+from provision.guests.targets import get_driver
+from provision.guests.transport import DEFAULT_TIMEOUT, Guest
+from provision.layout import PROJECT
+from provision.platforms import Mode, Platform
+from provision.rehearsal.claims import Context
+from provision.rehearsal.dryrun import dry_run, show_plan
+from provision.rehearsal.faults import FAULTS, run_faults
+from provision.rehearsal.runner import rehearse
+from provision.reports.htmlpage import write_html
+from provision.reports.junit import write_junit
+from provision.reports.matrix import matrix_table, write_matrix
+from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict
+from provision.reports.terminal import StepProgress, faults_table, show_fault, step_line
+from provision.tutorial.params import Params
+from provision.tutorial.steps import TUTORIAL
+
+DESTROY = ("never", "passing", "always")
+
+
+def state_dir(workdir: Path, target: str, platform: str) -> Path:
+    return workdir / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{target}-{platform}")
+
+
+def should_destroy(policy: str, outcome: Outcome) -> bool:
+    """`--destroy`: a failed guest is kept for inspection unless the policy is `always`."""
+    return policy == "always" or (policy == "passing" and outcome == Outcome.PASSED)
+
+
+def check_artifacts(platform: Platform, mode: Mode, params: Params) -> None:
+    """Every file the plan writes must be in the app directory, before any guest is touched."""
+    names = {f.artifact for p in platform.plan(mode) for step in (p.step, p.original) for f in step.files}
+    if missing := sorted(n for n in names if not (params.app / n).is_file()):
+        raise UsageError(f"app directory {str(params.app)!r} lacks the tutorial's {', '.join(missing)}")
+
+
+def write_reports(report: Report, out: Path) -> None:
+    write_html(report, out / "report.html")
+    write_junit(report, out / "junit.xml")
+    report.save(out / "report.json")
+
+
+@dataclass(frozen=True)
+class Session:
+    """One command on one guest: its arguments, the platform, the driver and the state directory."""
+
+    args: argparse.Namespace
+    console: Console
+    platform: Platform
+    driver: Driver
+    out: Path
+    params: Params | None  # up, apply, plan: validated before anything touches the guest
+
+    def lock(self) -> AbstractContextManager[Path]:
+        """One writer per guest (of this checkout)."""
+        return exclusive(f"{self.args.target}-{self.platform.name}")
+
+    def running(self, purpose: str) -> None:
+        if (state := self.driver.status()) != "running":
+            raise DriverError(f"no running guest to {purpose} ({state}): `rehearse up` first")
+
+
+def run_steps(
+    driver: Driver,
+    platform: Platform,
+    params: Params,
+    mode: Mode,
+    out: Path,
+    *,
+    progress: Callable[[StepResult], None],
+    watch: Callable[[str], None] = lambda command: None,
+    timeouts: Mapping[str, float] | None = None,
+) -> Report:
+    """Rehearse `platform` in `mode` on the driver's running guest; the record goes to `out`."""
+    ctx = Context(
+        guest=Guest(driver.host_spec(), out / "rehearsal.log"),
+        params=params,
+        http_url=driver.http_url(),
+        screenshot=out / "screenshot.png",
+        timeouts=timeouts or {},
+        watch=watch,
+    )
+    report_path = out / "report.json"
+    return rehearse(
+        ctx, platform, mode, target=driver.target, report_path=report_path, progress=progress, caches=driver.caches()
+    )
+
+
+def up_or_apply(s: Session) -> Report:
+    """`up` (create the guest if needed) and `apply`: every step, with live progress."""
+    assert s.params is not None
+    with s.lock():
+        if s.args.command == "up":
+            s.driver.up()
+        s.console.print(f"rehearsing {len(TUTORIAL)} steps: {s.platform.name} ({s.args.mode}) on {s.driver.target}")
+        progress = StepProgress(s.console)
+        report = run_steps(
+            s.driver, s.platform, s.params, s.args.mode, s.out,
+            progress=progress, watch=progress.command, timeouts=dict(s.args.timeout),
+        )  # fmt: skip
+        if s.args.command == "up" and should_destroy(s.args.destroy, report.status):
+            s.driver.destroy()
+            s.console.print(f"guest removed (--destroy {s.args.destroy})", highlight=False)
+    return report
+
+
+def plan(s: Session) -> int:
+    assert s.params is not None
+    with s.lock():
+        s.running("plan against")
+        ctx = Context(Guest(s.driver.host_spec(), s.out / "plan.log"), s.params)
+        show_plan(dry_run(ctx, s.platform, s.args.mode), s.console)
+    return 0
+
+
+def destroy(s: Session) -> int:
+    with s.lock():
+        s.driver.destroy()
+        if s.args.purge:
+            s.driver.purge()
+    return 0
+
+
+def status(s: Session) -> int:
+    print(s.driver.status())
+    return 0
+
+
+def last_report(s: Session) -> Report:
+    """`report`: the last rehearsal's record, to render again."""
+    return Report.load(s.out / "report.json")
+
+
+def login(s: Session) -> int:
+    """The reader's shell in the project directory (their home until step 4.2 made it); a COMMAND
+    runs there under the transport's time bound, an interactive shell for as long as its user likes."""
+    s.running("log in to")
+    command: str | None = s.args.run
+    where = "cd ~/myproject 2>/dev/null || cd ~"
+    script = f"{where}; {command}" if command is not None else f"{where}; exec bash -l"
+    inner = ["sudo", "-H", "-u", Params(user=s.args.user).user, "bash", "-l", "-c", script]
+    if command is not None:
+        inner = ["timeout", f"{DEFAULT_TIMEOUT:g}", *inner]
+    argv = s.driver.login_argv(inner, tty=command is None and sys.stdin.isatty())
+    return subprocess.run(argv, check=False).returncode
+
+
+def verify(s: Session) -> int:
+    """The acceptance suite against the guest as the last passing rehearsal left it (pytest's
+    `--reverify`): the developer's loop after editing a check, in seconds."""
+    suite = PROJECT / "tests" / "test_acceptance.py"
+    if not suite.is_file():
+        raise UsageError(f"no acceptance suite at {suite}: `verify` runs from a checkout of this project")
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite), "--reverify"]
+    argv += ["--target", s.args.target, "--platform", s.platform.name, "--workdir", str(s.args.workdir.resolve())]
+    with s.lock():  # the suite reboots the guest: one writer at a time still
+        return subprocess.run([*argv, *s.args.pytest_args], cwd=PROJECT, check=False).returncode
+
+
+def faults(s: Session) -> int:
+    """`rehearse faults`: after a passed rehearsal, each fault's finding goes into its reports. Exit 0
+    when every fault ran (findings are verdicts on the tutorial, not failures), 1 when one could not."""
+    params = Params(user=s.args.user, server_name=s.args.server_name)
+    path = s.out / "report.json"
+    if not path.is_file():
+        raise UsageError(
+            f"no rehearsal of this guest to inject faults into ({path} is missing): run `rehearse up` first"
+        )
+    report = Report.load(path)
+    if report.status != Outcome.PASSED:
+        raise UsageError(f"the last rehearsal of this guest did not pass ({report.status}): run `rehearse up` first")
+    with s.lock():
+        if (state := s.driver.status()) != "running":
+            raise UsageError(f"the guest is {state}: run `rehearse up` first")
+        guest = Guest(s.driver.host_spec(), s.out / "rehearsal.log")
+        ctx = Context(guest=guest, params=params, http_url=s.driver.http_url())
+        s.console.print(f"injecting {len(FAULTS)} faults: {s.platform.name} on {s.driver.target}")
+        guest.note(f"=== faults on {s.platform.name} ({s.driver.target})")
+        report.findings = []
+
+        def progress(finding: Finding) -> None:
+            report.findings.append(finding)
+            report.save(path)  # kept current, as the rehearsal's own record is
+            show_fault(finding, s.console)
+
+        run_faults(ctx, s.platform, progress=progress)
+    write_reports(report, s.out)
+    print(f"report: {s.out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {guest.log})")
+    s.console.print(faults_table(report.findings))
+    counts = {v: sum(f.verdict == v for f in report.findings) for v in Verdict}
+    print("faults: " + ", ".join(f"{verdict} {n}" for verdict, n in counts.items()))
+    if errored := [f for f in report.findings if f.verdict == Verdict.ERROR]:
+        first = errored[0]
+        print(f"rehearse: fault {first.id} could not run: {first.error} (log: {guest.log})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def matrix(target: str, kind: str, workdir: Path, console: Console) -> int:
+    """Every platform `kind` boots, each on its own guest and state directory, at once (threads: the
+    work is in the guests), each in audit mode; then the steps x platforms matrix."""
+    chosen = [p for p in platforms.PLATFORMS.values() if kind in p.targets]
+    console.print(f"rehearsing {', '.join(p.name for p in chosen)} at once (audit) on {target}")
+
+    def one(platform: Platform) -> Report:
+        out = state_dir(workdir, target, platform.name)
+        out.mkdir(parents=True, exist_ok=True)
+        driver = get_driver(target, platform.guest, out)
+        with exclusive(f"{target}-{platform.name}"):
+            driver.up()
+            lines = partial(step_line, console, prefix=platform.name)
+            report = run_steps(driver, platform, Params(), Mode.AUDIT, out, progress=lines)
+        write_reports(report, out)
+        return report
+
+    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+        reports = list(pool.map(one, chosen))
+    console.print(matrix_table(reports))
+    html, junit = write_matrix(reports, workdir)
+    print(f"matrix: {html} (JUnit, every platform: {junit})")
+    for r in reports:
+        if (failed := r.failed_step) is not None:
+            print(f"rehearse: {r.platform}: step {failed.id} ({failed.title}) failed: {failed.error}", file=sys.stderr)
+    return 1 if any(r.failed_step for r in reports) else 0
+
+
+# The commands on one guest; `report`, `up` and `apply` give a Report for the CLI to render and judge.
+ON_A_GUEST: Mapping[str, Callable[[Session], int | Report]] = {
+    "up": up_or_apply,
+    "apply": up_or_apply,
+    "plan": plan,
+    "status": status,
+    "destroy": destroy,
+    "report": last_report,
+    "login": login,
+    "verify": verify,
+    "faults": faults,
+}
