@@ -90,7 +90,7 @@ def run_steps(
     out: Path,
     *,
     progress: Callable[[StepResult], None],
-    watch: Callable[[str], None] = lambda command: None,
+    watch: Callable[[str, Callable[[], str]], None] = lambda command, peek: None,
     timeouts: Mapping[str, float] | None = None,
 ) -> Report:
     """Rehearse `platform` in `mode` on the driver's running guest; the record goes to `out`."""

@@ -49,7 +49,10 @@ class FakeGuest:
     def commands(self) -> list[str]:
         return [c.command for c in self.calls]
 
-    def run(self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = None) -> Result:
+    def run(
+        self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = None,
+        live: bool = False,
+    ) -> Result:  # fmt: skip
         self.calls.append(Call(command, user, prelude))  # a fake command takes no time: its budget is moot
         keys = [key for key in self.answers if key in command]
         if not keys:
@@ -69,6 +72,9 @@ class FakeGuest:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def peek(self) -> str:
+        return ""
 
     def settle(self) -> list[str]:
         self.calls.append(Call("settle", None, ""))

@@ -3,6 +3,7 @@
 import base64
 import io
 import struct
+import time
 import xml.etree.ElementTree as ET
 import zlib
 from html.parser import HTMLParser
@@ -15,7 +16,7 @@ from provision.platforms import PLATFORMS, Mode
 from provision.reports.htmlpage import render_html, write_html
 from provision.reports.junit import render_junit, write_junit
 from provision.reports.record import ClaimResult, CommandResult, DeviationUsed, Outcome, Report, Status, StepResult
-from provision.reports.terminal import StepProgress, show
+from provision.reports.terminal import PEEK_EVERY, StepProgress, show
 from provision.tutorial.steps import TUTORIAL
 
 FAIL_AT = "7"  # the systemd deviation's step: a failure there exercises deviations and claims together
@@ -278,11 +279,16 @@ def test_live_line_shows_the_command_running_now_on_a_terminal():
     progress = StepProgress(Console(file=out, force_terminal=True, width=120, color_system=None))
     step = StepResult("5.1", "Install Flask and uWSGI", status=Status.RUNNING)
     progress(step)
-    progress.command("pip install uwsgi flask")
+    said = iter(["Collecting flask", "[notice] Building wheel for uWSGI"])
+    progress.command("pip install uwsgi flask", lambda: next(said, "[notice] Building wheel for uWSGI"))
+    time.sleep(2.5 * PEEK_EVERY)  # the poller looks twice
     step.status, step.seconds = Status.CHANGED, 12.0
     progress(step)
     text = out.getvalue()
     assert "5.1  Install Flask and uWSGI  $ pip install uwsgi flask" in text  # the live line, while it ran
+    # then the command's last line so far, markup brackets shown as they are
+    assert "$ pip install uwsgi flask  > [notice] Building wheel for uWSGI" in text
+    assert progress.poller is None  # stopped with the step
     # then the live line is erased (cursor up, clear line) and the step's line printed in its place
     assert text.splitlines()[-1].split()[-7:] == ["5.1", "Install", "Flask", "and", "uWSGI", "12.0", "s"]
 
@@ -291,5 +297,5 @@ def test_off_a_terminal_there_is_no_live_line():
     out = io.StringIO()
     progress = StepProgress(Console(file=out, width=120, color_system=None))
     progress(StepResult("5.1", "Install Flask and uWSGI", status=Status.RUNNING))
-    progress.command("pip install uwsgi flask")
+    progress.command("pip install uwsgi flask", lambda: "Collecting flask")
     assert out.getvalue() == ""

@@ -718,10 +718,13 @@ class Interrupting(FakeGuest):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.when = when
 
-    def run(self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = None) -> Result:
+    def run(
+        self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = None,
+        live: bool = False,
+    ) -> Result:  # fmt: skip
         if self.when in command:
             raise KeyboardInterrupt
-        return super().run(command, user=user, prelude=prelude, timeout=timeout)
+        return super().run(command, user=user, prelude=prelude, timeout=timeout, live=live)
 
 
 def test_ctrl_c_marks_the_step_interrupted_and_the_next_run_says_so(tmp_path: Path) -> None:

@@ -43,8 +43,11 @@ class Shell(Protocol):
     log: Path  # every command's full output
 
     def run(
-        self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = None
-    ) -> Result: ...
+        self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = None,
+        live: bool = False,
+    ) -> Result: ...  # fmt: skip
+
+    def peek(self) -> str: ...
 
     def sync_file(self, path: str, content: str, *, user: str, sudo: bool) -> bool: ...
 
@@ -59,14 +62,20 @@ class Guest:
     def __init__(self, spec: str, log: Path) -> None:
         self.host = testinfra.get_host(spec)
         self.log = log
+        self.live_file = ""  # where the last `live` command's output goes, in the guest
 
     def run(
-        self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = DEFAULT_TIMEOUT
-    ) -> Result:
+        self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = DEFAULT_TIMEOUT,
+        live: bool = False,
+    ) -> Result:  # fmt: skip
         """`command` in a bash login shell of `user` (root when None), after `prelude`; the result
         names `command` alone. Past `timeout` seconds the command's whole process group is killed in
-        the guest (`timeout` leads a group of its own and signals all of it)."""
+        the guest (`timeout` leads a group of its own and signals all of it). `live`: its output also
+        goes to a file in the guest as it comes, for `peek` (stdout and stderr then in one stream)."""
         script = f"{prelude}\n{command}" if prelude else command
+        if live:
+            self.live_file = f"/tmp/rehearse-live-{user or 'root'}.log"
+            script = f"exec > >(tee {shlex.quote(self.live_file)}) 2>&1\n{script}"
         if user is None:  # the transport's login may be root (podman) or a sudoer (vagrant, ssh)
             wrapped = f"sudo -H bash -c {shlex.quote(script)}"
         else:
@@ -78,6 +87,14 @@ class Guest:
         result = Result(command, out.rc, out.stdout + out.stderr, time.monotonic() - start, timeout)
         self.note(f"$ {command}  # exit {result.exit_code}, {result.seconds:.1f} s\n{result.output}")
         return result
+
+    def peek(self) -> str:
+        """The last line the running `live` command printed so far ("" before any): for a progress
+        display, from another thread; not logged."""
+        if not self.live_file:
+            return ""
+        out = self.host.run(f"timeout 5 tail -n 1 {shlex.quote(self.live_file)} 2>/dev/null")
+        return str(out.stdout).strip()
 
     def settle(self) -> list[str]:
         """Kill what an earlier, killed run left running in the guest (its host side died, the guest

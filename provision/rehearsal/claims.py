@@ -28,7 +28,8 @@ class Context:
     look: Look = field(default=browser.look)
     timeouts: Mapping[str, float] = field(default_factory=dict)  # step id (or "*" for all) -> seconds
     serve_wait: float = 30.0  # seconds a foreground server gets to answer before its claim fails
-    watch: Callable[[str], None] = field(default=lambda command: None)  # told each step command as it starts
+    # told each step command as it starts, with how to peek at its output so far
+    watch: Callable[[str, Callable[[], str]], None] = field(default=lambda command, peek: None)
 
     def budget(self, step: Step) -> float:
         """Seconds each of `step`'s commands may run: the command line's override, else the step's own."""

@@ -33,11 +33,14 @@ def _record(result: StepResult, r: Result) -> None:
     result.commands.append(CommandResult(r.command, r.exit_code, round(r.seconds, 2), r.tail(), decisive))
 
 
-def _run(ctx: Context, step: Step, line: str) -> Result:
-    """One of the step's lines, as the reader types it (root only for the prerequisite)."""
+def _run(ctx: Context, step: Step, line: str, *, live: bool = False) -> Result:
+    """One of the step's lines, as the reader types it (root only for the prerequisite); `live`: a
+    command of the step itself, which the progress display shows with its output so far."""
     user = None if step.as_root else ctx.params.user
-    ctx.watch(line)
-    return ctx.guest.run(ctx.params.expand(line), user=user, prelude=step.shell.prelude(), timeout=ctx.budget(step))
+    if live:
+        ctx.watch(line, ctx.guest.peek)
+    expanded, prelude, budget = ctx.params.expand(line), step.shell.prelude(), ctx.budget(step)
+    return ctx.guest.run(expanded, user=user, prelude=prelude, timeout=budget, live=live)
 
 
 def _must_succeed(result: StepResult, r: Result) -> None:
@@ -137,14 +140,14 @@ def apply_step(
     in_place = action is not Action.RUN
     if action is Action.HANDLER and step.on_change is not None:
         for line in step.on_change.run:
-            _must_succeed(result, _run(ctx, step, line))
+            _must_succeed(result, _run(ctx, step, line, live=True))
         changed = True
     elif action is Action.RUN:
         for item in step.run:
             if isinstance(item, Serve):
                 serve(ctx, item, step, result)
                 continue
-            _must_succeed(result, _run(ctx, step, item))
+            _must_succeed(result, _run(ctx, step, item, live=True))
         changed = changed or step.probe is not None
     effect = in_place or step.probe is None or _holds(ctx, step)
     # Claims before the probe's verdict: a claim that fails says more (its diff) than a probe's exit.

@@ -3,6 +3,9 @@
 rich renders colour and a live line on a terminal, and plain text anywhere else (CI logs, pipes).
 """
 
+import threading
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -10,6 +13,8 @@ from rich.table import Table
 
 from provision.reports.decisive import decisive_lines
 from provision.reports.record import Finding, Report, Status, StepResult, Verdict
+
+PEEK_EVERY = 0.5  # seconds between looks at a running command's last line
 
 MARKS = {
     Status.FAILED: ("FAIL", "bold red"),
@@ -35,11 +40,41 @@ class StepProgress:
         self.live: Progress | None = None
         self.task: TaskID | None = None
         self.title = ""
+        self.running, self.said = "", ""  # the command running now, and its last line so far
+        self.peek: Callable[[], str] = str
+        self.poller: threading.Thread | None = None
+        self.stopped = threading.Event()
 
-    def command(self, line: str) -> None:
-        """The command the step runs now, under its title on the live line (a terminal only)."""
+    def command(self, line: str, peek: Callable[[], str]) -> None:
+        """The command the step runs now on the live line (a terminal only), then, while it runs, the
+        last line it printed: `peek` reads it from the guest every PEEK_EVERY seconds."""
+        if self.live is None or self.task is None:
+            return
+        self.running, self.peek, self.said = line, peek, ""
+        self._show()
+        if self.poller is None:
+            self.poller = threading.Thread(target=self._poll, name="peek", daemon=True)
+            self.poller.start()
+
+    def _show(self) -> None:
         if self.live is not None and self.task is not None:
-            self.live.update(self.task, description=f"{self.title}  $ {line}", refresh=True)
+            said = f"  > {self.said[:100]}" if self.said else ""
+            # escaped: a command or its output may hold rich's markup brackets (`[notice]`, `[2345]`)
+            self.live.update(self.task, description=escape(f"{self.title}  $ {self.running}{said}"), refresh=True)
+
+    def _poll(self) -> None:
+        while not self.stopped.wait(PEEK_EVERY):
+            try:
+                self.said = self.peek()
+            except Exception:
+                continue
+            self._show()
+
+    def _stop_polling(self) -> None:
+        if self.poller is not None:
+            self.stopped.set()
+            self.poller.join()
+            self.poller, self.stopped = None, threading.Event()
 
     def __call__(self, step: StepResult) -> None:
         if step.status == Status.RUNNING:
@@ -50,8 +85,9 @@ class StepProgress:
                 )  # fmt: skip
                 self.live.start()
                 self.title = f"{step.id:<4} {step.title}"
-                self.task = self.live.add_task(self.title)
+                self.task = self.live.add_task(escape(self.title))
             return
+        self._stop_polling()
         if self.live is not None:
             self.live.stop()
             self.live = None
