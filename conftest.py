@@ -6,7 +6,8 @@ podman stand-in, a Vagrant box or any `ssh://user@host`.
 """
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import testinfra
 
 from provision import cli, platforms
 from provision.guests.driver import Driver
+from provision.guests.podman import PodmanDriver
 from provision.guests.targets import default_target, get_driver, target_kind
 from provision.platforms import Platform
 from provision.reports.record import Outcome, Report
@@ -93,3 +95,17 @@ def last_passing(target: str, platform: Platform, out: Path) -> Rehearsed:
 def host(rehearsed: Rehearsed) -> testinfra.host.Host:
     """testinfra's host for the rehearsed guest (replaces the plugin's --hosts based fixture)."""
     return testinfra.get_host(rehearsed.driver.host_spec())
+
+
+@pytest.fixture
+def fresh_guest(rehearsed: Rehearsed, tmp_path: Path) -> Iterator[PodmanDriver]:
+    """A new podman guest of the rehearsed platform, straight from its image (no step applied),
+    removed afterwards whatever the test did."""
+    if rehearsed.driver.name != "podman":
+        pytest.skip("a second, fresh guest is made with the podman driver only")  # vagrant boots take minutes
+    driver = PodmanDriver(replace(rehearsed.platform.guest, name=f"{rehearsed.platform.name}-fresh"), tmp_path)
+    try:
+        driver.up()
+        yield driver
+    finally:
+        driver.destroy()

@@ -192,8 +192,7 @@ def faults(s: Session) -> int:
     if report.status != Outcome.PASSED:
         raise UsageError(f"the last rehearsal of this guest did not pass ({report.status}): run `rehearse up` first")
     with s.lock():
-        if (state := s.driver.status()) != "running":
-            raise UsageError(f"the guest is {state}: run `rehearse up` first")
+        s.running("inject faults into")
         guest = Guest(s.driver.host_spec(), s.out / "rehearsal.log")
         ctx = Context(guest=guest, params=params, http_url=s.driver.http_url())
         s.console.print(f"injecting {len(FAULTS)} faults: {s.platform.name} on {s.driver.target}")

@@ -3,14 +3,12 @@ then on a real fresh guest and on the rehearsed one."""
 
 import io
 import shutil
-from dataclasses import replace
 
 import pytest
 from fake_guest import FakeGuest
 from rich.console import Console
 
 from provision import cli
-from provision.guests.podman import PodmanDriver
 from provision.guests.transport import Guest
 from provision.layout import APP
 from provision.platforms import PLATFORMS, Mode
@@ -124,17 +122,10 @@ def test_plan_on_the_rehearsed_guest(rehearsed, tmp_path, capsys):
 
 
 @pytest.mark.guest
-def test_plan_on_a_fresh_guest_touches_nothing(rehearsed, tmp_path):
-    if rehearsed.driver.name != "podman":
-        pytest.skip("a second, fresh guest is made with the podman driver only")  # vagrant boots take minutes
-    fresh = PodmanDriver(replace(rehearsed.platform.guest, name=f"{rehearsed.platform.name}-plan"), tmp_path)
-    try:
-        fresh.up()
-        guest = Guest(fresh.host_spec(), tmp_path / "fresh.log")
-        previews = by_id(dry_run(Context(guest, rehearsed.params), rehearsed.platform, Mode.ADAPTED))
-        still_fresh = guest.run("id deploy; ls /home; ls /etc/nginx 2>&1", timeout=30).output
-    finally:
-        fresh.destroy()
+def test_plan_on_a_fresh_guest_touches_nothing(rehearsed, fresh_guest):
+    guest = Guest(fresh_guest.host_spec(), fresh_guest.workdir / "fresh.log")
+    previews = by_id(dry_run(Context(guest, rehearsed.params), rehearsed.platform, Mode.ADAPTED))
+    still_fresh = guest.run("id deploy; ls /home; ls /etc/nginx 2>&1", timeout=30).output
     with_probe = {p.step.id for p in rehearsed.platform.plan(Mode.ADAPTED) if p.step.probe is not None}
     assert {i for i, p in previews.items() if p.action == "run"} == with_probe
     assert all(d.startswith("--- /dev/null") for p in previews.values() for d in p.diffs)

@@ -13,7 +13,6 @@ import pytest
 
 from provision import cli, commands, platforms
 from provision.guests.lock import exclusive
-from provision.guests.podman import PodmanDriver
 from provision.guests.ssh import SshDriver
 from provision.guests.transport import Guest
 from provision.platforms import Mode
@@ -182,19 +181,12 @@ def test_a_busy_guest_is_refused_at_once(tmp_path, capsys):
 
 
 @pytest.mark.guest
-def test_literal_verdict_is_the_same_on_a_fresh_guest(rehearsed, tmp_path):
+def test_literal_verdict_is_the_same_on_a_fresh_guest(rehearsed, fresh_guest, tmp_path):
     """Literal mode never skips a step by its probe: a guest made a minute ago and the rehearsed one
     break at the same step, on the same command, for the same reason."""
-    if rehearsed.driver.name != "podman":
-        pytest.skip("a second, fresh guest is made with the podman driver only")  # vagrant boots take minutes
     _, on_rehearsed = apply(rehearsed, tmp_path / "rehearsed", "--mode", "literal")
-    fresh = PodmanDriver(replace(rehearsed.platform.guest, name=f"{rehearsed.platform.name}-fresh"), tmp_path)
-    try:
-        fresh.up()
-        ctx = Context(Guest(fresh.host_spec(), tmp_path / "fresh.log"), rehearsed.params)
-        on_fresh = rehearse(ctx, rehearsed.platform, Mode.LITERAL, target="podman", report_path=tmp_path / "f.json")
-    finally:
-        fresh.destroy()
+    ctx = Context(Guest(fresh_guest.host_spec(), tmp_path / "fresh.log"), rehearsed.params)
+    on_fresh = rehearse(ctx, rehearsed.platform, Mode.LITERAL, target="podman", report_path=tmp_path / "f.json")
 
     def verdict(report: Report) -> tuple[str, str, list[str]]:
         failed = report.failed_step
