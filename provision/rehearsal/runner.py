@@ -194,7 +194,7 @@ def _previous(report_path: Path) -> str:
         return ""
     if last.status not in (Outcome.RUNNING, Outcome.INTERRUPTED):
         return ""
-    step = next((s for s in last.steps if s.status in (Status.RUNNING, Status.INTERRUPTED)), None)
+    step = last.failed_step  # in an unfinished run: the step it was interrupted or killed in
     where = f"during step {step.id} ({step.title})" if step else "between steps"
     how = "was interrupted" if last.status == Outcome.INTERRUPTED else "ended without a word (killed?)"
     return f"the run started {last.started} {how} {where}"

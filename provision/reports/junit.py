@@ -50,7 +50,7 @@ def _fault_case(suite: ET.Element, finding: Finding) -> int:
     return int(errored)
 
 
-def render_junit(report: Report) -> str:
+def junit_suite(report: Report) -> ET.Element:
     """One testsuite `rehearsal.<platform>.<mode>`: a testcase per step, then one per claim, then one
     per fault injected after the rehearsal."""
     suite = ET.Element("testsuite", name=f"rehearsal.{report.platform}.{report.mode}", time=f"{report.seconds:.3f}")
@@ -91,8 +91,17 @@ def render_junit(report: Report) -> str:
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     suite.set("skipped", str(skipped))
-    ET.indent(suite)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    return suite
+
+
+def xml_text(root: ET.Element) -> str:
+    """`root` as a whole XML document, indented."""
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render_junit(report: Report) -> str:
+    return xml_text(junit_suite(report))
 
 
 def write_junit(report: Report, path: Path) -> Path:

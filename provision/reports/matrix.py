@@ -12,7 +12,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from rich.table import Table
 
-from provision.reports.junit import render_junit
+from provision.reports.junit import junit_suite, xml_text
 from provision.reports.record import Report, Status, StepResult, write_atomically
 
 
@@ -84,12 +84,10 @@ def render_matrix_html(reports: list[Report]) -> str:
 def render_merged_junit(reports: list[Report]) -> str:
     """One <testsuites> holding each platform's rehearsal suite."""
     suites = ET.Element("testsuites", name="rehearsal matrix")
-    for report in reports:
-        suites.append(ET.fromstring(render_junit(report).split("\n", 1)[1]))
+    suites.extend(junit_suite(report) for report in reports)
     for key in ("tests", "failures", "errors", "skipped"):
         suites.set(key, str(sum(int(s.get(key, "0")) for s in suites)))
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return xml_text(suites)
 
 
 def write_matrix(reports: list[Report], directory: Path) -> tuple[Path, Path]:
