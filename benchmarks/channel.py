@@ -1,4 +1,4 @@
-"""Print what the channel to the podman stand-in costs, podman:// (podman exec) against nsenter://.
+"""Print what the channel to the podman stand-in costs, podman:// (podman exec) against runc://.
 
     python benchmarks/channel.py [--runs 5] [--calls 20] [--skip-up]
 
@@ -10,7 +10,7 @@ the two channels taking turns so the machine's load falls on both alike:
 - re-verify: the acceptance suite (tests/test_acceptance.py) with --reverify: the last passing
   rehearsal's report, no re-apply; its last test reboots the guest, so the suite without it is shown too.
 
-The channel is chosen with REHEARSE_CHANNEL (podman: podman exec; unset: nsenter where usable) and
+The channel is chosen with REHEARSE_CHANNEL (podman: podman exec; unset: runc where usable) and
 checked in driver.log after every run.
 """
 
@@ -25,10 +25,10 @@ from collections.abc import Callable
 import testinfra
 
 from provision.guests.lock import checkout_id
-from provision.guests.nsenter import ENV_CHANNEL
+from provision.guests.runc import ENV_CHANNEL
 from provision.layout import PROJECT
 
-CHANNELS = {"podman://": "podman", "nsenter://": None}  # label: REHEARSE_CHANNEL
+CHANNELS = {"podman://": "podman", "runc://": None}  # label: REHEARSE_CHANNEL
 DRIVER_LOG = PROJECT / ".rehearse" / "podman-bookworm" / "driver.log"
 
 
@@ -59,7 +59,7 @@ def timed(cmd: list[str], channel: str | None, label: str) -> float:
 
 def one_call(label: str, calls: int) -> float:
     host = testinfra.get_host(f"{label}{container()}")
-    host.run("true")  # the first call locates the container (nsenter) or warms podman's caches
+    host.run("true")  # the first call locates the container (runc) or warms podman's caches
     times = []
     for _ in range(calls):
         start = time.perf_counter()
@@ -78,7 +78,7 @@ def main() -> None:
         ap.error("--runs: at least 3")
     cli = [sys.executable, "-m", "provision.cli"]
     if not args.skip_up:
-        timed([*cli, "up", "--target", "podman"], None, "nsenter://")
+        timed([*cli, "up", "--target", "podman"], None, "runc://")
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_acceptance.py", "--reverify"]
     figures: dict[str, Callable[[str, str | None], float]] = {
         "one call (ms)": lambda label, _: 1000 * one_call(label, args.calls),
@@ -88,7 +88,7 @@ def main() -> None:
         "re-verify: acceptance suite (s)": lambda label, ch: timed(pytest, ch, label),
         "re-verify without the reboot test (s)": lambda label, ch: timed([*pytest, "-k", "not reboot"], ch, label),
     }
-    print(f"{'median of ' + str(args.runs) + ' runs':<40} {'podman://':>10} {'nsenter://':>10} {'ratio':>6}")
+    print(f"{'median of ' + str(args.runs) + ' runs':<40} {'podman://':>10} {'runc://':>10} {'ratio':>6}")
     for name, measure in figures.items():
         samples: dict[str, list[float]] = {label: [] for label in CHANNELS}
         for _ in range(args.runs):

@@ -3,12 +3,12 @@
 import fcntl
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from provision.errors import RehearseError
+from provision.guests import private
 from provision.layout import PROJECT
 
 
@@ -25,11 +25,11 @@ def checkout_id() -> str:
 def exclusive(guest: str) -> Iterator[Path]:
     """Hold the lock of `guest` (of this checkout); a second holder is refused at once, never queued.
 
-    flock: the kernel drops it when the holder dies, so a killed run leaves no stale lock."""
-    directory = Path(tempfile.gettempdir()) / f"rehearse-locks-{os.getuid()}"
-    directory.mkdir(mode=0o700, exist_ok=True)
-    path = directory / f"{checkout_id()}-{hashlib.sha256(guest.encode()).hexdigest()[:12]}.lock"
-    with path.open("a+") as f:
+    flock: the kernel drops it when the holder dies, so a killed run leaves no stale lock. The lock file
+    lives in the harness's private directory and is opened without following a symlink: no other local
+    user can steer what root truncates and writes here."""
+    path = private.directory("locks") / f"{checkout_id()}-{hashlib.sha256(guest.encode()).hexdigest()[:12]}.lock"
+    with os.fdopen(private.open_file(path), "r+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

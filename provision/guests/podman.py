@@ -1,18 +1,23 @@
 """Stand-in guests: a container with the platform's own init as PID 1, under rootful podman."""
 
+import os
 import resource
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import DriverError
-from provision.guests import mirror, nsenter
+from provision.guests import mirror, private, runc
 from provision.guests.driver import Driver, GuestSpec
 from provision.guests.image import ImageRecipe
 from provision.guests.lock import checkout_id
 
 GUEST_CA_DIR = "/usr/local/share/ca-certificates"
 PIP_CACHE = "/var/cache/rehearse-pip"
+READER_UID = 1000  # the uid adduser gives the tutorial's user, the first account in a fresh image
+# A guest may write anything in a cache, a setuid binary or a device node included: none of it works there.
+CACHE_MOUNT = "nosuid,nodev,noexec"
 
 
 @dataclass(frozen=True)
@@ -22,13 +27,15 @@ class Cache:
     name: str  # for the report
     host: str  # under the checkout's cache directory, per platform
     guest: str
+    owner: int = 0  # on the host and in the guest alike (no user namespace): the one uid that writes there
 
 
 # What a cold rehearsal spends its time fetching and building: apt's packages and pip's wheels (uWSGI
 # compiles for 15-20 s). The tutorial's commands still run verbatim; they find the files already there.
 CACHES = (
     Cache("apt archives", "apt-archives", "/var/cache/apt/archives"),
-    Cache("pip wheels", "pip", PIP_CACHE),  # /etc/pip.conf points every pip there, the reader's too
+    # /etc/pip.conf points every pip there; the reader's pip builds uWSGI's wheel, so it is the reader's.
+    Cache("pip wheels", "pip", PIP_CACHE, owner=READER_UID),
 )
 
 
@@ -85,10 +92,7 @@ class PodmanDriver(Driver):
             nofile, nproc = _limit(resource.RLIMIT_NOFILE, 20000), _limit(resource.RLIMIT_NPROC, 32768)
             volumes = []
             for cache in CACHES if self.use_caches else ():
-                host = self.workdir.parent / "cache" / self.spec.name / cache.host
-                host.mkdir(parents=True, exist_ok=True)
-                host.chmod(0o1777)  # the reader's pip writes here as the reader
-                volumes += ["--volume", f"{host}:{cache.guest}"]
+                volumes += ["--volume", f"{self._cache_dir(cache)}:{cache.guest}:{CACHE_MOUNT}"]
             self._podman(
                 "run", "--detach", "--name", self.container, "--hostname", self.container,
                 # crun cannot set up a systemd guest on a hybrid cgroup v1/v2 host; runc can.
@@ -107,6 +111,23 @@ class PodmanDriver(Driver):
         if any(c.guest == PIP_CACHE for c in self.cache_mounts()):
             script = f"printf '[global]\\ncache-dir = {PIP_CACHE}\\n' > /etc/pip.conf"
             self._podman("exec", self.container, "sh", "-c", script)
+
+    @property
+    def cache_root(self) -> Path:
+        """This platform's caches on the host: root's alone (0700), so no other local user can reach a
+        file a guest left there, nor plant one for the next guest."""
+        return self.workdir.parent / "cache" / self.spec.name
+
+    def _cache_dir(self, cache: Cache) -> Path:
+        root = self.cache_root
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.chmod(0o700)  # caches made before this rule were under a 0755 directory
+        private.check_owned(root)
+        host = root / cache.host
+        host.mkdir(exist_ok=True)
+        os.chown(host, cache.owner, cache.owner)
+        host.chmod(0o755)  # never 1777 again (the mode caches once had)
+        return host
 
     def cache_mounts(self) -> list[Cache]:
         """The caches this guest was created with (a guest keeps its mounts for life)."""
@@ -150,17 +171,19 @@ class PodmanDriver(Driver):
             self._podman("rm", "--force", "--time", "5", self.container)
 
     def purge(self) -> None:
+        """The image, and this platform's caches (what the guests wrote there goes with them)."""
         self.image.remove()
+        shutil.rmtree(self.cache_root, ignore_errors=True)
 
     def host_spec(self) -> str:
-        # nsenter:// when this host can use it: every `podman exec` costs ~180 ms (podman, conmon and
-        # runc start each time), nsenter enters the running container in a few ms, as podman exec
-        # would (nsenter.py). It takes root, util-linux on host and guest and a running rootful
-        # container; otherwise, or with REHEARSE_CHANNEL=podman, podman exec stays the channel.
-        why_not = nsenter.unusable(self.container)
-        spec = f"podman://{self.container}" if why_not else f"nsenter://{self.container}"
+        # runc:// when this host can use it: every `podman exec` costs ~150 ms (podman, conmon and runc
+        # start each time); `runc exec` on the container's state is the same exec, with the same
+        # privileges, without podman and conmon (runc.py). It takes root and a running rootful container
+        # under runc; otherwise, or with REHEARSE_CHANNEL=podman, podman exec stays the channel.
+        why_not = runc.unusable(self.container)
+        spec = f"podman://{self.container}" if why_not else f"runc://{self.container}"
         with self.log.open("a") as f:
-            f.write(f"channel: {spec}" + (f" (nsenter unusable: {why_not})\n" if why_not else "\n"))
+            f.write(f"channel: {spec}" + (f" (runc unusable: {why_not})\n" if why_not else "\n"))
         return spec
 
     def login_argv(self, command: list[str], *, tty: bool) -> list[str]:
