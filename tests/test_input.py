@@ -52,12 +52,12 @@ HOSTILE_SERVER_NAMES = {
     "port": "example.com:80",
     "wildcard": "*.example.com",
     "brackets": "[::1]",
+    "IPv6 loopback": "::1",
+    "IPv6": "2001:db8::10",
 }
 GOOD_USERS = ["deploy", "sammy", "a_b-1", "_x", "user", "a" * 32]
 GOOD_SERVER_NAMES = [
     "127.0.0.1",
-    "::1",
-    "2001:db8::10",
     "example.com",
     "my-host.example.org",
     "localhost",
@@ -86,8 +86,10 @@ def test_the_message_says_what_is_allowed_and_stays_short():
     assert "lowercase letter" in str(e.value) and len(str(e.value)) < 200
     with pytest.raises(UsageError, match="system account"):
         Params(user="root")
-    with pytest.raises(UsageError, match="IPv4/IPv6 address or a DNS hostname"):
+    with pytest.raises(UsageError, match="IPv4 address or a DNS hostname"):
         Params(server_name="a b")
+    with pytest.raises(UsageError, match="an IPv6 address would need brackets in URLs and Host headers"):
+        Params(server_name="::1")
 
 
 def test_a_non_string_is_refused():

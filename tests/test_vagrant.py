@@ -6,6 +6,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import testinfra
 from testinfra.backend import parse_hostspec
 
 from provision.errors import DriverError
+from provision.guests import private
 from provision.guests.driver import GuestSpec
 from provision.guests.ssh import SshDriver
 from provision.guests.sshlib import SOCKET_PATH_MAX, control_path
@@ -191,11 +193,13 @@ def test_with_control_path_rejects_several_hosts() -> None:
         with_control_path(VIRTUALBOX_SSH_CONFIG + VIRTUALBOX_SSH_CONFIG.replace("trusty", "bookworm"), "/x")
 
 
-def test_control_path_falls_back_to_temp_dir_when_too_deep(tmp_path: Path) -> None:
+def test_control_path_is_private_and_short_however_deep_the_checkout(tmp_path: Path) -> None:
     deep = tmp_path / ("d" * SOCKET_PATH_MAX)
-    path = control_path(deep, "ssh")
-    assert not path.startswith(str(deep)) and path.endswith("-ssh-%C")
-    assert len(path) - 2 <= SOCKET_PATH_MAX
+    path = Path(control_path(deep, "ssh"))
+    assert len(str(path)) - 2 <= SOCKET_PATH_MAX
+    assert path.parent == private.directory("ssh") and private.check_owned(path.parent)
+    assert not str(path).startswith(tempfile.gettempdir())  # no guessable name in a shared directory
+    assert control_path(tmp_path, "ssh") != str(path)  # one per workdir
 
 
 def test_host_spec_reaches_testinfra_ssh_backend_mocked_virtualbox(

@@ -1,13 +1,13 @@
 """ssh plumbing the ssh and Vagrant drivers share: control sockets and a loopback forward of the
 guest's port 80."""
 
-import os
+import hashlib
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
 
 from provision.errors import DriverError
+from provision.guests import private
 
 # A unix socket path holds about 104 bytes; ssh expands %C to 40 hex digits and appends a
 # 17-character suffix while binding.
@@ -16,11 +16,13 @@ FORWARD_SECONDS = 3600  # the forward's ssh exits by itself after this, even if 
 
 
 def control_path(workdir: Path, name: str) -> str:
-    """An ssh ControlPath in `workdir`, or in the temp dir when `workdir` is too deep for a socket."""
-    path = workdir.resolve() / f"{name}-%C"
-    if len(str(path)) - 2 <= SOCKET_PATH_MAX:
-        return str(path)
-    return str(Path(tempfile.gettempdir()) / f"rehearse-{os.getuid()}-{name}-%C")
+    """An ssh ControlPath for `workdir`'s guest, in the harness's private directory: short enough for a
+    socket wherever the checkout is, and at no name another local user could take first."""
+    tag = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:12]
+    path = str(private.directory("ssh") / f"{tag}-{name}-%C")
+    if len(path) - 2 > SOCKET_PATH_MAX:
+        raise DriverError(f"the private directory's path is too long for an ssh control socket: {path}")
+    return path
 
 
 def close_master(socket_path: str, ssh_args: list[str]) -> None:

@@ -15,6 +15,8 @@ from typing import Protocol
 
 import testinfra
 
+from provision.printable import printable
+
 # coreutils' `timeout` exits 124 when it sent the signal, 137 when it had to KILL after the grace time.
 TIMED_OUT = (124, 137)
 KILL_AFTER = 10  # seconds between TERM and KILL for a command past its budget
@@ -84,7 +86,8 @@ class Guest:
             wrapped = f"timeout --kill-after={KILL_AFTER} {timeout:g} {wrapped}"
         start = time.monotonic()
         out = self.host.run(wrapped)
-        result = Result(command, out.rc, out.stdout + out.stderr, time.monotonic() - start, timeout)
+        # The guest's bytes become text the operator can be shown (terminal, one-line error, reports).
+        result = Result(command, out.rc, printable(out.stdout + out.stderr), time.monotonic() - start, timeout)
         self.note(f"$ {command}  # exit {result.exit_code}, {result.seconds:.1f} s\n{result.output}")
         return result
 
@@ -94,7 +97,7 @@ class Guest:
         if not self.live_file:
             return ""
         out = self.host.run(f"timeout 5 tail -n 1 {shlex.quote(self.live_file)} 2>/dev/null")
-        return str(out.stdout).strip()
+        return printable(str(out.stdout)).strip()
 
     def settle(self) -> list[str]:
         """Kill what an earlier, killed run left running in the guest (its host side died, the guest

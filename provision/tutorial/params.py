@@ -65,11 +65,18 @@ def _is_hostname(value: str) -> bool:
 
 
 def _check_server_name(name: object) -> None:
+    if isinstance(name, str) and ":" in name and _is_ip(name):
+        # Unbracketed it would break every URL and Host header it goes into; bracketed, nginx's
+        # server_name and Chromium's resolver rule would each want their own form. Refused, with why.
+        raise UsageError(
+            f"server_name {_shown(name)} is not allowed: an IPv6 address would need brackets in URLs and "
+            "Host headers; give an IPv4 address or a DNS hostname"
+        )
     if isinstance(name, str) and (_is_ip(name) or _is_hostname(name)):
         return
     shown = _shown(name) if isinstance(name, str) else type(name).__name__
     raise UsageError(
-        f"server_name {shown} is not allowed: give an IPv4/IPv6 address or a DNS hostname "
+        f"server_name {shown} is not allowed: give an IPv4 address or a DNS hostname "
         "(dot-separated labels of letters, digits and inner hyphens, 1-63 chars each, 253 in all)"
     )
 
