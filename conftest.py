@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+import requests
 import testinfra
 
 from provision import cli, platforms
@@ -109,3 +110,11 @@ def fresh_guest(rehearsed: Rehearsed, tmp_path: Path) -> Iterator[PodmanDriver]:
         yield driver
     finally:
         driver.destroy()
+
+
+@pytest.fixture(scope="session")
+def loopback() -> Iterator[requests.Session]:
+    """HTTP to the guest's loopback port, never through a proxy the environment names (http_proxy...)."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from job_to_unit import unit_lines
 
 from provision.platforms import Mode
@@ -131,8 +130,8 @@ def test_nginx_listens_on_80(host):
     assert host.socket("tcp://0.0.0.0:80").is_listening
 
 
-def test_page_through_nginx(rehearsed, p):
-    r = requests.get(rehearsed.report.http_url, headers={"Host": p.server_name}, timeout=10)
+def test_page_through_nginx(rehearsed, p, loopback):
+    r = loopback.get(rehearsed.report.http_url, headers={"Host": p.server_name}, timeout=10)
     assert r.status_code == 200
     assert r.text == PAGE
 
@@ -153,7 +152,7 @@ def test_every_step_applied_and_every_claim_held(rehearsed):
     assert [c.id for s in report.steps for c in s.claims if not c.passed] == []
 
 
-def test_service_comes_back_after_a_reboot(host, rehearsed, p):
+def test_service_comes_back_after_a_reboot(host, rehearsed, p, loopback):
     """The tutorial's promise for the init job: after a reboot the app is served again, unattended.
 
     Last in this module: it reboots the shared guest (the page is asked for again after it)."""
@@ -166,5 +165,5 @@ def test_service_comes_back_after_a_reboot(host, rehearsed, p):
         time.sleep(0.2)
     assert host.service("myproject").is_running
     assert len(host.process.filter(comm="uwsgi")) == 6
-    r = requests.get(rehearsed.driver.http_url(), headers={"Host": p.server_name}, timeout=10)
+    r = loopback.get(rehearsed.driver.http_url(), headers={"Host": p.server_name}, timeout=10)
     assert (r.status_code, r.text) == (200, PAGE)

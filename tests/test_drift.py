@@ -68,7 +68,7 @@ def test_the_real_tutorial_is_faithful(seed: Path | None) -> None:
     """The one test that reads the article itself: under CI a missing seed fails, so drift cannot go unseen."""
     if seed is None:
         missing = f"no seed tutorial (*.txt) in {SEEDS}"
-        if os.environ.get("CI", "").lower() == "true":
+        if os.environ.get("CI"):  # any CI sets it (true, 1, yes...): there the seed must be present
             pytest.fail(f"{missing}: CI must provide shared/seeds/ beside the checkout", pytrace=False)
         pytest.skip(missing)
     assert check_file(seed) == []

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 from rich.console import Console
 
 from provision import cli
@@ -179,8 +178,8 @@ def test_evidence_is_in_the_json_html_and_junit_reports(faulted):
 
 
 @pytest.mark.guest
-def test_guest_is_left_serving(faulted, rehearsed, host):
-    r = requests.get(rehearsed.driver.http_url(), headers={"Host": rehearsed.params.server_name}, timeout=10)
+def test_guest_is_left_serving(faulted, rehearsed, host, loopback):
+    r = loopback.get(rehearsed.driver.http_url(), headers={"Host": rehearsed.params.server_name}, timeout=10)
     assert (r.status_code, r.text) == (200, PAGE)
     assert len(host.process.filter(comm="uwsgi")) == 6
     assert host.service("myproject").is_running

@@ -103,6 +103,15 @@ UNTOUCHED = (
     "systemctl show -p MainPID --value myproject nginx"
 )
 
+# The whole guest as a plan could change it: every file's path, size, time, mode and owner outside the
+# kernel's and the runtime's own trees and the scratch and log directories, and the running commands.
+SNAPSHOT = (
+    "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp -o -path /var/tmp "
+    "-o -path /var/log \\) -prune -o -printf '%p %s %T@ %m %u:%g\\n' | sort | sha256sum; "
+    "ps -eo comm= | grep -vx -e ps -e sort -e sha256sum -e bash -e sh -e sudo -e timeout -e grep -e uniq -e find "
+    "| sort | uniq -c"
+)
+
 
 @pytest.mark.guest
 def test_plan_on_the_rehearsed_guest(rehearsed, tmp_path, capsys):
@@ -124,7 +133,9 @@ def test_plan_on_the_rehearsed_guest(rehearsed, tmp_path, capsys):
 @pytest.mark.guest
 def test_plan_on_a_fresh_guest_touches_nothing(rehearsed, fresh_guest):
     guest = Guest(fresh_guest.host_spec(), fresh_guest.workdir / "fresh.log")
+    before = guest.run(SNAPSHOT, timeout=60).output
     previews = by_id(dry_run(Context(guest, rehearsed.params), rehearsed.platform, Mode.ADAPTED))
+    assert guest.run(SNAPSHOT, timeout=60).output == before  # not a file, a mode, an owner, a process more
     still_fresh = guest.run("id deploy; ls /home; ls /etc/nginx 2>&1", timeout=30).output
     with_probe = {p.step.id for p in rehearsed.platform.plan(Mode.ADAPTED) if p.step.probe is not None}
     assert {i for i, p in previews.items() if p.action == "run"} == with_probe

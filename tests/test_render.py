@@ -3,7 +3,7 @@
 import base64
 import io
 import struct
-import time
+import threading
 import xml.etree.ElementTree as ET
 import zlib
 from html.parser import HTMLParser
@@ -280,8 +280,15 @@ def test_live_line_shows_the_command_running_now_on_a_terminal():
     step = StepResult("5.1", "Install Flask and uWSGI", status=Status.RUNNING)
     progress(step)
     said = iter(["Collecting flask", "[notice] Building wheel for uWSGI"])
-    progress.command("pip install uwsgi flask", lambda: next(said, "[notice] Building wheel for uWSGI"))
-    time.sleep(2.5 * PEEK_EVERY)  # the poller looks twice
+    looked = threading.Semaphore(0)
+
+    def peek() -> str:
+        looked.release()
+        return next(said, "[notice] Building wheel for uWSGI")
+
+    progress.command("pip install uwsgi flask", peek)
+    for _ in range(2):  # the poller looks twice, PEEK_EVERY apart
+        assert looked.acquire(timeout=10 * PEEK_EVERY)
     step.status, step.seconds = Status.CHANGED, 12.0
     progress(step)
     text = out.getvalue()
