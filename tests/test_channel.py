@@ -1,7 +1,6 @@
 """The runc:// channel: podman exec's answers and privileges, faster, and podman:// wherever it cannot be used."""
 
 import re
-import statistics
 import subprocess
 import time
 from dataclasses import replace
@@ -196,21 +195,6 @@ def test_absent_container_falls_back_to_podman_exec(tmp_path, monkeypatch):
     driver = PodmanDriver(replace(BOOKWORM, name="absent-on-purpose"), tmp_path)
     assert driver.host_spec() == f"podman://{driver.container}"
     assert "runc unusable: no container" in driver.log.read_text()
-
-
-@pytest.mark.guest
-def test_a_call_costs_less_than_podman_exec(fast, slow):
-    """The figures are benchmarks/channel.py's; this only orders the two."""
-
-    def median(host: testinfra.host.Host) -> float:
-        times = []
-        for _ in range(9):
-            start = time.perf_counter()
-            host.run("true")
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    assert median(fast) < median(slow)
 
 
 # Host-free: the choice of channel and the backend's own arithmetic.
