@@ -79,3 +79,9 @@ class FakeGuest:
     def settle(self) -> list[str]:
         self.calls.append(Call("settle", None, ""))
         return list(self.leftovers)
+
+    def workspace(self, user: str | None) -> str:
+        return f"/fake/work-{user or 'root'}"
+
+    def cleanup(self) -> None:
+        self.calls.append(Call("cleanup", None, ""))

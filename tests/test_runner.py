@@ -346,11 +346,12 @@ def test_check_in_browser_without_an_address_fails_without_looking(http_url: str
 
 SERVE_STEP = tutorial_step("5.2")
 FREE = "ss -ltnp 'sport = :5000'"  # what listens on the port before the server starts
-START = "set -m; nohup python myproject.py >/tmp/rehearse-serve-5000.log 2>&1 </dev/null & echo $!"
+START = "set -m; nohup python myproject.py >/fake/work-deploy/serve-5000.log 2>&1 </dev/null & echo $!"
 ALIVE = "kill -0 4242"
 STOP = "kill -INT 4242;"
 LOOK = '"http://$addr:5000/"'  # in the page claim's probe: the guest's own non-loopback address
-TAIL = "tail -n 20 /tmp/rehearse-serve-5000.log"
+TAIL = "tail -n 20 /fake/work-deploy/serve-5000.log"  # in this run's private working directory
+STALE = "tail -n 20 /tmp/rehearse-serve-5000.log"  # where runs before 2026-12 read the log: anyone's file
 
 
 @pytest.mark.parametrize(
@@ -385,6 +386,13 @@ TAIL = "tail -n 20 /tmp/rehearse-serve-5000.log"
             [FREE, START, ALIVE, LOOK, STOP, TAIL],
             0,
             id="dies-before-answering",
+        ),
+        pytest.param(
+            {ALIVE: (1, ""), LOOK: (1, "refused"), STALE: (0, '"GET / HTTP/1.1" 200 -\nTraceback\nE: old')},
+            "`python myproject.py` exited before its page answered",
+            [FREE, START, ALIVE, LOOK, STOP, TAIL],
+            0,
+            id="a-stale-log-at-the-old-name-is-never-quoted",
         ),
         pytest.param(
             {LOOK: (0, "<h1>other</h1>")},

@@ -7,6 +7,7 @@ scripts it is given, as the user it is told, and logs every one.
 
 import base64
 import hashlib
+import re
 import shlex
 import time
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from provision.printable import printable
 TIMED_OUT = (124, 137)
 KILL_AFTER = 10  # seconds between TERM and KILL for a command past its budget
 DEFAULT_TIMEOUT = 120.0  # the harness's own commands (digests, file writes, kills) finish in seconds
+# The harness's working files in the guest: a directory per run and account, made by mktemp (0700, the
+# account's own), so no name is fixed in advance where another account could plant a file or a symlink.
+WORKSPACE = re.compile(r"/tmp/rehearse\.[A-Za-z0-9]{10}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,10 @@ class Shell(Protocol):
 
     def settle(self) -> list[str]: ...
 
+    def workspace(self, user: str | None) -> str: ...
+
+    def cleanup(self) -> None: ...
+
 
 class Guest:
     """A guest reached through testinfra."""
@@ -65,6 +73,7 @@ class Guest:
         self.host = testinfra.get_host(spec)
         self.log = log
         self.live_file = ""  # where the last `live` command's output goes, in the guest
+        self.workspaces: dict[str | None, str] = {}  # account (None: root) -> its working directory
 
     def run(
         self, command: str, *, user: str | None = None, prelude: str = "", timeout: float | None = DEFAULT_TIMEOUT,
@@ -76,7 +85,7 @@ class Guest:
         goes to a file in the guest as it comes, for `peek` (stdout and stderr then in one stream)."""
         script = f"{prelude}\n{command}" if prelude else command
         if live:
-            self.live_file = f"/tmp/rehearse-live-{user or 'root'}.log"
+            self.live_file = f"{self.workspace(user)}/live.log"
             script = f"exec > >(tee {shlex.quote(self.live_file)}) 2>&1\n{script}"
         if user is None:  # the transport's login may be root (podman) or a sudoer (vagrant, ssh)
             wrapped = f"sudo -H bash -c {shlex.quote(script)}"
@@ -102,13 +111,33 @@ class Guest:
     def settle(self) -> list[str]:
         """Kill what an earlier, killed run left running in the guest (its host side died, the guest
         side of `podman exec`/ssh did not): each of the transport's commands leads a process group under
-        `timeout`, all of which go but this command's own. Returns the command lines killed."""
+        `timeout`, all of which go but this command's own; then the working directories it left. Returns
+        the command lines killed."""
         script = (
             "own=$(ps -o pgid= -p $$ | tr -d ' '); "
             f"pgrep -af '^timeout --kill-after={KILL_AFTER} ' | while read -r pid line; do "
-            '[ "$pid" = "$own" ] || { kill -KILL -- "-$pid" 2>/dev/null && echo "$line"; }; done'
+            '[ "$pid" = "$own" ] || { kill -KILL -- "-$pid" 2>/dev/null && echo "$line"; }; done; '
+            # and the working directories it left (rm does not follow a symlink planted there)
+            "rm -rf /tmp/rehearse.??????????"
         )
         return self.run(script, timeout=30).output.splitlines()
+
+    def workspace(self, user: str | None) -> str:
+        """This run's private working directory for `user` (root when None) in the guest, made on first use."""
+        if user not in self.workspaces:
+            made = self.run("mktemp -d /tmp/rehearse.XXXXXXXXXX", user=user, timeout=30)
+            path = made.output.strip()
+            if made.exit_code != 0 or not WORKSPACE.fullmatch(path):
+                raise OSError(f"no working directory in the guest for {user or 'root'}: {made.tail(1)}")
+            self.workspaces[user] = path
+        return self.workspaces[user]
+
+    def cleanup(self) -> None:
+        """Remove this run's working directories: a run leaves nothing of its own behind in the guest."""
+        for user, path in self.workspaces.items():
+            self.run(f"rm -rf {shlex.quote(path)}", user=user, timeout=30)
+        self.workspaces.clear()
+        self.live_file = ""
 
     def note(self, text: str) -> None:
         """Append to the rehearsal log, which keeps every run's full output."""

@@ -60,7 +60,7 @@ def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
     _record(result, taken)
     if taken.exit_code != 0 or taken.output.strip():
         raise StepFailed(f"port {item.port} is taken before `{item.command}` started: {taken.output.strip()[:300]}")
-    log = f"/tmp/rehearse-serve-{item.port}.log"
+    log = f"{ctx.guest.workspace(ctx.params.user)}/serve-{item.port}.log"  # this run's alone: no stale evidence
     # job control on, so the background job keeps SIGINT (CTRL-C) instead of ignoring it
     start = _run(ctx, step, f"set -m; nohup {item.command} >{log} 2>&1 </dev/null & echo $!")
     _record(result, start)
@@ -233,6 +233,27 @@ def rehearse(
     for line in ctx.guest.settle():
         ctx.guest.note(f"killed, left running by an earlier run: {line}")
     start = time.monotonic()
+    try:
+        _steps(ctx, platform, plan, report, report_path, progress, start)
+    finally:
+        ctx.guest.cleanup()
+    if report.status != Outcome.FAILED:
+        report.status = Outcome.PASSED
+    report.finished = datetime.now(UTC).isoformat(timespec="seconds")
+    report.save(report_path)
+    return report
+
+
+def _steps(
+    ctx: Context,
+    platform: Platform,
+    plan: Sequence[PlannedStep],
+    report: Report,
+    report_path: Path,
+    progress: Callable[[StepResult], None],
+    start: float,
+) -> None:
+    """The steps in order, the report saved around each; stops at the first failure."""
     for planned, result in zip(plan, report.steps, strict=True):
         result.deviations = [DeviationUsed(d.reason, d.replaced(planned.original)) for d in planned.deviations]
         result.assumptions = list(planned.step.assumptions)
@@ -270,8 +291,3 @@ def rehearse(
         progress(result)
         if report.status == Outcome.FAILED:
             break
-    if report.status != Outcome.FAILED:
-        report.status = Outcome.PASSED
-    report.finished = datetime.now(UTC).isoformat(timespec="seconds")
-    report.save(report_path)
-    return report
