@@ -61,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
         if name == "faults":
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`, as rehearsed")
             s.add_argument("--server-name", default=Params.server_name, help="the server name, as rehearsed")
+        if name == "report":
+            s.add_argument("run", nargs="?", metavar="RUN", help="a kept run (see --list) instead of the last one")
+            s.add_argument("--list", action="store_true", help="list the kept runs: time, mode, verdict, failing step")
         if name == "verify":
             s.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG", help="passed to pytest (after --)")
         if name == "login":

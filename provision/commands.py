@@ -29,11 +29,12 @@ from provision.rehearsal.claims import Context
 from provision.rehearsal.dryrun import dry_run, show_plan
 from provision.rehearsal.faults import FAULTS, run_faults
 from provision.rehearsal.runner import rehearse
+from provision.reports import history
 from provision.reports.htmlpage import write_html
 from provision.reports.junit import write_junit
 from provision.reports.matrix import matrix_table, write_matrix
 from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict
-from provision.reports.terminal import StepProgress, faults_table, show_fault, step_line
+from provision.reports.terminal import StepProgress, faults_table, show, show_fault, step_line
 from provision.tutorial.params import Params
 from provision.tutorial.steps import TUTORIAL
 
@@ -57,9 +58,11 @@ def check_artifacts(platform: Platform, mode: Mode, params: Params) -> None:
 
 
 def write_reports(report: Report, out: Path) -> None:
+    """The record and its renderings in the state dir, and a copy of all in the run's own directory."""
     write_html(report, out / "report.html")
     write_junit(report, out / "junit.xml")
     report.save(out / "report.json")
+    history.keep(out)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def run_steps(
         watch=watch,
     )
     report_path = out / "report.json"
+    history.keep(out)  # the last run's record, before this one replaces it: kept even if that run was killed
+    history.prune(out)
     return rehearse(
         ctx, platform, mode, target=driver.target, report_path=report_path, progress=progress, caches=driver.caches()
     )
@@ -148,9 +153,25 @@ def status(s: Session) -> int:
     return 0
 
 
-def last_report(s: Session) -> Report:
-    """`report`: the last rehearsal's record, to render again."""
-    return Report.load(s.out / "report.json")
+def last_report(s: Session) -> int | Report:
+    """`report`: the last rehearsal's record to render again; `--list`: the kept runs; RUN: one of them,
+    rendered again in its own directory."""
+    if s.args.list:
+        runs = history.listing(s.out)
+        for r in runs:
+            s.console.print(f"{r.name:<20} {r.started:<26} {r.mode:<8} {r.status:<12} {r.failed_step}", markup=False)
+        if not runs:
+            print(f"no kept runs in {history.runs_dir(s.out)}")
+        return 0
+    if s.args.run is None:
+        return Report.load(s.out / "report.json")
+    where = history.run_path(s.out, s.args.run)
+    report = Report.load(where / "report.json")
+    write_html(report, where / "report.html")
+    write_junit(report, where / "junit.xml")
+    print(f"report: {where / 'report.html'} (JSON: report.json, JUnit: junit.xml)")
+    show(report, s.console)
+    return 1 if report.failed_step is not None else 0
 
 
 def login(s: Session) -> int:

@@ -13,6 +13,7 @@ from provision.rehearsal.claims import Context, check
 from provision.reports.decisive import decisive_lines
 from provision.reports.record import (
     CommandResult,
+    DamagedRecord,
     DeviationUsed,
     Outcome,
     Report,
@@ -190,7 +191,9 @@ def _previous(report_path: Path) -> str:
     """How the last run on this guest ended, when it did not finish (killed, or interrupted)."""
     try:
         last = Report.load(report_path)
-    except (OSError, ValueError, KeyError, TypeError):
+    except DamagedRecord as e:  # kept in runs/ as it is; this run goes on and writes a new one
+        return f"the last run's record could not be read: {e}"
+    except OSError:
         return ""
     if last.status not in (Outcome.RUNNING, Outcome.INTERRUPTED):
         return ""

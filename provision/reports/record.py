@@ -6,6 +6,12 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from provision.errors import RehearseError
+
+
+class DamagedRecord(RehearseError, ValueError):
+    """A report.json that cannot be read as a record: cut short, not JSON, or not a rehearsal's."""
+
 
 class Status(StrEnum):
     """A step's status. `unchanged` also covers steps that leave nothing behind (a test run, `nginx -t`)."""
@@ -134,6 +140,17 @@ class Report:
 
     @classmethod
     def load(cls, path: Path) -> "Report":
+        """The record in `path`; raises DamagedRecord (one line, naming the file) when it cannot be read."""
+        try:
+            return cls._load(path)
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DamagedRecord(
+                f"{path} is damaged ({type(e).__name__}: {why[:120]}); it is not a rehearsal's record"
+            ) from None
+
+    @classmethod
+    def _load(cls, path: Path) -> "Report":
         data = json.loads(path.read_text())
         steps = [
             StepResult(
