@@ -72,7 +72,12 @@ def rehearsed(pytestconfig: pytest.Config) -> Rehearsed:
             pytrace=False,
         )
     driver = get_driver(target, platform.guest, out)
-    return Rehearsed(driver, platform, report, Params(), out)
+    return Rehearsed(driver, platform, report, recorded(report), out)
+
+
+def recorded(report: Report) -> Params:
+    """The reader's values the rehearsal used, as its record has them."""
+    return Params(**{k: v for k, v in report.values.items() if k in ("user", "server_name")})
 
 
 def last_passing(target: str, platform: Platform, out: Path) -> Rehearsed:
@@ -89,7 +94,7 @@ def last_passing(target: str, platform: Platform, out: Path) -> Rehearsed:
             "rehearse again (without --reverify)",
             pytrace=False,
         )
-    return Rehearsed(driver, platform, report, Params(), out)
+    return Rehearsed(driver, platform, report, recorded(report), out)
 
 
 @pytest.fixture(scope="session")

@@ -59,15 +59,15 @@ def parser() -> argparse.ArgumentParser:
         if name == "destroy":
             s.add_argument("--purge", action="store_true", help="also remove the cached base image")
         if name == "faults":
-            s.add_argument("--user", default=Params.user, help="the tutorial's `user`, as rehearsed")
-            s.add_argument("--server-name", default=Params.server_name, help="the server name, as rehearsed")
+            s.add_argument("--user", help="the tutorial's `user` (default: as the last rehearsal recorded it)")
+            s.add_argument("--server-name", help="the server name (default: as the last rehearsal recorded it)")
         if name == "report":
             s.add_argument("run", nargs="?", metavar="RUN", help="a kept run (see --list) instead of the last one")
             s.add_argument("--list", action="store_true", help="list the kept runs: time, mode, verdict, failing step")
         if name == "verify":
             s.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG", help="passed to pytest (after --)")
         if name == "login":
-            s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
+            s.add_argument("--user", help="the tutorial's `user` (default: as the last rehearsal recorded it)")
             s.add_argument("-c", dest="run", metavar="COMMAND", help="run COMMAND (bash) instead of a shell")
         if name == "up":
             s.add_argument(

@@ -174,14 +174,32 @@ def last_report(s: Session) -> int | Report:
     return 1 if report.failed_step is not None else 0
 
 
+def rehearsed_params(s: Session) -> Params:
+    """The reader's values of the deploy this guest holds, as its last rehearsal recorded them; a value given
+    on the command line must agree with the record (acting on another reader's deploy is refused)."""
+    path = s.out / "report.json"
+    recorded = Report.load(path).values if path.is_file() else {}
+    given = {k: v for k in ("user", "server_name") if (v := getattr(s.args, k, None)) is not None}
+    for key, value in given.items():
+        if key in recorded and recorded[key] != value:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(
+                f"{flag} {value!r} contradicts the rehearsed deploy ({key} {recorded[key]!r}, in {path}): "
+                f"leave {flag} out, or rehearse with it first"
+            )
+    values = {k: v for k, v in recorded.items() if k in ("user", "server_name")} | given
+    return Params(**values)
+
+
 def login(s: Session) -> int:
     """The reader's shell in the project directory (their home until step 4.2 made it); a COMMAND
     runs there under the transport's time bound, an interactive shell for as long as its user likes."""
+    user = rehearsed_params(s).user
     s.running("log in to")
     command: str | None = s.args.run
     where = "cd ~/myproject 2>/dev/null || cd ~"
     script = f"{where}; {command}" if command is not None else f"{where}; exec bash -l"
-    inner = ["sudo", "-H", "-u", Params(user=s.args.user).user, "bash", "-l", "-c", script]
+    inner = ["sudo", "-H", "-u", user, "bash", "-l", "-c", script]
     if command is not None:
         inner = ["timeout", f"{DEFAULT_TIMEOUT:g}", *inner]
     argv = s.driver.login_argv(inner, tty=command is None and sys.stdin.isatty())
@@ -203,7 +221,7 @@ def verify(s: Session) -> int:
 def faults(s: Session) -> int:
     """`rehearse faults`: after a passed rehearsal, each fault's finding goes into its reports. Exit 0
     when every fault ran (findings are verdicts on the tutorial, not failures), 1 when one could not."""
-    params = Params(user=s.args.user, server_name=s.args.server_name)
+    params = rehearsed_params(s)
     path = s.out / "report.json"
     if not path.is_file():
         raise UsageError(

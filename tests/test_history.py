@@ -2,6 +2,7 @@
 `rehearse report`; a damaged record is named in one line, never a traceback. Host-free."""
 
 import json
+import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import pytest
 from test_render import FAIL_AT, build_report
 from test_runner import rehearsal
 
-from provision import cli
+from provision import cli, commands
 from provision.reports import history
 from provision.reports.record import DamagedRecord, Outcome, Report, Status
+from provision.tutorial.params import Params
 
 TARGET = ["--target", "podman", "--platform", "bookworm"]
 
@@ -119,3 +121,37 @@ def test_a_rehearsal_after_a_damaged_record_says_so_and_rehearses(tmp_path):
     assert report.previous.startswith("the last run's record could not be read: ")
     assert "is damaged (JSONDecodeError" in report.previous
     assert json.loads((tmp_path / "report.json").read_text())["status"] == "passed"
+
+
+# What a rehearsal used is recorded, and the commands that act on its deploy take it from there.
+
+
+def session(out: Path, **given: str | None) -> commands.Session:
+    args = types.SimpleNamespace(user=given.get("user"), server_name=given.get("server_name"))
+    return commands.Session(args, None, None, None, out, None)  # type: ignore[arg-type]
+
+
+def test_the_rehearsals_values_are_recorded(tmp_path):
+    report, _, _ = rehearsal(tmp_path)
+    assert Report.load(tmp_path / "report.json").values == {
+        "user": "deploy", "server_name": "127.0.0.1", "app": str(Params().app),
+    }  # fmt: skip
+    assert report.values["user"] == "deploy"
+
+
+def test_faults_verify_and_login_act_on_the_recorded_deploy(tmp_path):
+    out = state(tmp_path)
+    run_at(out, 1, values={"user": "x2", "server_name": "site.example", "app": "/somewhere/app"})
+    assert commands.rehearsed_params(session(out)) == Params(user="x2", server_name="site.example")
+    assert commands.rehearsed_params(session(out, user="x2")).user == "x2"  # agreeing is fine
+    assert commands.rehearsed_params(session(tmp_path / "none")) == Params()  # no record: the defaults
+
+
+def test_a_value_that_contradicts_the_record_is_refused(tmp_path, capsys):
+    out = state(tmp_path)
+    run_at(out, 1, values={"user": "x2", "server_name": "127.0.0.1", "app": "/a"})
+    assert cli.main(["faults", *TARGET, "--workdir", str(tmp_path), "--user", "deploy"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("rehearse: error: --user 'deploy' contradicts the rehearsed deploy (user 'x2', in ")
+    assert cli.main(["login", *TARGET, "--workdir", str(tmp_path), "--user", "deploy", "-c", "true"]) == 2
+    assert "contradicts the rehearsed deploy" in capsys.readouterr().err

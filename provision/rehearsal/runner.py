@@ -225,6 +225,7 @@ def rehearse(
         http_url=ctx.http_url,
         previous=_previous(report_path),
         caches=list(caches),
+        values={"user": ctx.params.user, "server_name": ctx.params.server_name, "app": str(ctx.params.app)},
         steps=[StepResult(p.step.id, p.step.title) for p in plan],
     )
     if ctx.screenshot is not None:

@@ -118,6 +118,8 @@ class Report:
     screenshot: str = ""
     previous: str = ""  # how the run before this one on the same guest ended, when it did not finish
     caches: list[str] = field(default_factory=list)  # what the guest reused from earlier guests
+    # the reader's values the rehearsal used (user, server_name, app): what faults, verify and login act on
+    values: dict[str, str] = field(default_factory=dict)
     steps: list[StepResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # `rehearse faults`, after a passed rehearsal
 
