@@ -2,10 +2,14 @@
 
 A guest's output can carry escape sequences (clear the screen, retitle the window, rewrite what was
 printed, bidi overrides that reorder a line); each is shown as its escape instead (`\\x1b`, `\\u202e`).
-Newlines and tabs stay; CRLF line ends become plain newlines.
+Colours (SGR sequences: apt and pip colour their errors on a terminal) are dropped, as a log viewer
+would; newlines and tabs stay; CRLF line ends become plain newlines.
 """
 
+import re
 import unicodedata
+
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 _SHOWN = {
     c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
@@ -20,4 +24,4 @@ _SHOWN = {
 
 
 def printable(text: str) -> str:
-    return text.replace("\r\n", "\n").translate(_SHOWN)
+    return _COLOUR.sub("", text.replace("\r\n", "\n")).translate(_SHOWN)

@@ -39,6 +39,7 @@ VERDICTS = {
     "socket-outsider": Verdict.AS_EXPECTED,
     "test-ports-free": Verdict.AS_EXPECTED,
     "default-site": Verdict.FINDING,
+    "request-buffer": Verdict.FINDING,  # uWSGI's 4 KiB buffer-size against nginx's 8 KiB header buffers
     "bad-requests": Verdict.AS_EXPECTED,
 }
 
@@ -134,6 +135,14 @@ def test_stock_default_site_answers_strangers(faulted):
 
 
 @pytest.mark.guest
+def test_a_request_nginx_accepts_but_uwsgis_buffer_does_not_is_a_finding(faulted):
+    f = finding(faulted, "request-buffer")
+    assert f.verdict == Verdict.FINDING and "buffer-size = 32768" in f.fix
+    assert "6 KiB query string gets 'HTTP 502: 502 Bad Gateway'" in f.observed
+    assert "100 headers get 'HTTP 502: 502 Bad Gateway'" in f.observed
+    assert "uWSGI says: invalid request block size:" in f.observed and "(max 4096)" in f.observed
+
+
 def test_bad_requests_leave_master_and_workers_serving(faulted):
     f = finding(faulted, "bad-requests")
     [barrage] = [c for c in f.evidence if c.command.startswith("(from the host)")]

@@ -1,13 +1,19 @@
 """Reliability on a real guest: two readers share it, names the harness once used are planted by a stranger,
 and the evidence a failure quotes is this run's own."""
 
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from provision import cli
+from provision.guests.podman import PodmanDriver
 from provision.guests.transport import Guest
-from provision.reports.record import Report, Status
+from provision.platforms import Mode
+from provision.rehearsal.claims import Context
+from provision.rehearsal.runner import rehearse
+from provision.reports.record import Outcome, Report, Status
 
 pytestmark = pytest.mark.guest
 
@@ -54,3 +60,44 @@ def test_two_readers_take_turns_on_one_guest_among_planted_names(rehearsed, tmp_
     finally:
         guest.run("rm -f " + " ".join(name.format(user=user) for name in OLD_NAMES), timeout=30)
         guest.run("userdel -r x2 2>/dev/null; true", timeout=60)
+
+
+def test_a_lost_network_fails_the_step_saying_so_and_the_next_run_completes(rehearsed, tmp_path):
+    """On a new guest without caches (so apt and pip must fetch), the network is cut (podman's own
+    `network disconnect`, the host's untouched) as step 3's `apt-get install` starts, then in a second run as
+    5.1's `pip install` starts: each fails at that step with the tool's own line and says the network was
+    unreachable; reconnected, the third run completes."""
+    if not isinstance(rehearsed.driver, PodmanDriver):
+        pytest.skip("the network is cut with podman's own commands")  # a VM's would need the provider's
+    spec = replace(rehearsed.platform.guest, name=f"{rehearsed.platform.name}-offline")
+    driver = PodmanDriver(spec, tmp_path, caches=False)
+    network = ["podman", "network"]
+
+    def rehearsal(cut_at: str | None) -> Report:
+        cut: list[str] = []
+
+        def watch(command: str, peek: object) -> None:
+            if cut_at is not None and cut_at in command and not cut:
+                subprocess.run([*network, "disconnect", "podman", driver.container], check=True, capture_output=True)
+                cut.append(command)
+
+        ctx = Context(Guest(driver.host_spec(), tmp_path / "rehearsal.log"), rehearsed.params,
+                      http_url=driver.http_url(), watch=watch)  # fmt: skip
+        report = rehearse(ctx, rehearsed.platform, Mode.ADAPTED, target="podman", report_path=tmp_path / "r.json")
+        if cut:
+            subprocess.run([*network, "connect", "podman", driver.container], check=True, capture_output=True)
+        return report
+
+    try:
+        driver.up()
+        for step, cut_at, said in (
+            ("3", "apt-get install", "E: Failed to fetch "),
+            ("5.1", "pip install", "ERROR: Could not find a version that satisfies the requirement"),
+        ):
+            failed = rehearsal(cut_at).failed_step
+            assert failed is not None and failed.id == step, failed
+            assert said in failed.error and failed.error.endswith("; the guest's network was unreachable")
+        assert rehearsal(None).status == Outcome.PASSED
+    finally:
+        subprocess.run([*network, "connect", "podman", driver.container], capture_output=True, check=False)
+        driver.destroy()

@@ -144,6 +144,23 @@ def test_on_change_handler_restarts_a_service_in_place(
             id="line-fails-later-lines-not-run",
         ),
         pytest.param(
+            DEMO,
+            {
+                PROBE: (1, ""),
+                "make deploy": (
+                    100,
+                    "Err:1 http://deb.debian.org/debian bookworm/main amd64 nginx\n"
+                    "  Temporary failure resolving 'deb.debian.org'\n"
+                    "E: Failed to fetch http://deb.debian.org/debian/pool/nginx_1.22.deb "
+                    "Temporary failure resolving 'deb.debian.org'\n",
+                ),
+            },
+            "`make deploy` exited 100: E: Failed to fetch http://deb.debian.org/debian/pool/nginx_1.22.deb "
+            "Temporary failure resolving 'deb.debian.org'; the guest's network was unreachable",
+            [PROBE, "make deploy"],
+            id="a-lost-network-is-named-as-the-cause",
+        ),
+        pytest.param(
             replace(DEMO, claims=(DONE,)),
             {"cat /srv/done": (0, "no\n")},
             "claim 'done' failed: exit 0, got 'no', expected 'yes\\n'",

@@ -33,6 +33,10 @@ ABUSE_BUDGET = 120.0  # seconds the whole barrage may take
 OUTSIDER = "nobody"  # a user in neither the reader's group nor www-data
 STRANGER = "unknown.invalid"  # a Host name no server block of the tutorial names
 LISTENED = (5000, 8000)  # the dev server (5.2) and the uWSGI HTTP test (6.1)
+# Requests nginx accepts (its large_client_header_buffers are 4 x 8 KiB) but whose uwsgi packet exceeds
+# uWSGI's default buffer-size of 4 KiB: a 6 KiB query string (it travels twice, QUERY_STRING and
+# REQUEST_URI), and 100 headers of 40 bytes.
+BIG_QUERY, MANY_HEADERS = 6 * 1024, 100
 
 
 class FaultError(Exception):
@@ -48,8 +52,10 @@ class Seen(NamedTuple):
 # (urllib raises on them); python3 exists on both trusty (3.4) and bookworm.
 _STATUS = (
     "import re, sys, urllib.request as u, urllib.error as e\n"
+    "h = {'Host': sys.argv[2]}\n"
+    "h.update(('X-Pad-%d' % i, 'x' * 40) for i in range(int(sys.argv[3]) if len(sys.argv) > 3 else 0))\n"
     "try:\n"
-    "    r = u.urlopen(u.Request(sys.argv[1], headers={'Host': sys.argv[2]}), timeout=5)\n"
+    "    r = u.urlopen(u.Request(sys.argv[1], headers=h), timeout=5)\n"
     "    code, body = r.status, r.read()\n"
     "except e.HTTPError as x:\n"
     "    code, body = x.code, x.read()\n"
@@ -68,8 +74,9 @@ _CONNECT = (
 )
 
 
-def status_of(url: str, host: str) -> str:
-    return f"python3 -c {shlex.quote(_STATUS)} {shlex.quote(url)} {shlex.quote(host)}"
+def status_of(url: str, host: str, padding_headers: int = 0) -> str:
+    pad = f" {padding_headers}" if padding_headers else ""
+    return f"python3 -c {shlex.quote(_STATUS)} {shlex.quote(url)} {shlex.quote(host)}{pad}"
 
 
 def wait_until(condition: str, seconds: float) -> str:
@@ -251,6 +258,22 @@ def bad_requests(t: Trial) -> Seen:
     )
 
 
+def big_requests(t: Trial) -> Seen:
+    if not t.serving():
+        raise FaultError("the page was not served before the fault")
+    host = t.ctx.params.server_name
+    query = t.must(status_of(f"http://127.0.0.1/?q={'x' * BIG_QUERY}", host)).output.strip()
+    headers = t.must(status_of("http://127.0.0.1/", host, MANY_HEADERS)).output.strip()
+    said = t.run(t.expect.service_log).output
+    uwsgi = next((line.strip() for line in said.splitlines() if "invalid request block size" in line), "")
+    ok = query.startswith("HTTP 200") and headers.startswith("HTTP 200")
+    return Seen(
+        ok,
+        f"a {BIG_QUERY // 1024} KiB query string gets {query!r}, {MANY_HEADERS} headers get {headers!r}"
+        + (f"; uWSGI says: {uwsgi}" if uwsgi else ""),
+    )
+
+
 FAULTS: tuple[Fault, ...] = (
     Fault(
         "kill-master",
@@ -287,6 +310,13 @@ FAULTS: tuple[Fault, ...] = (
         "no: only the tutorial's server block is enabled",
         "remove nginx's stock default site, `sudo rm /etc/nginx/sites-enabled/default`, before restarting nginx (8.4)",
         stranger_host,
+    ),
+    Fault(
+        "request-buffer",
+        f"does a request nginx accepts ({BIG_QUERY // 1024} KiB of query, {MANY_HEADERS} headers) reach the app?",
+        "yes: the page, as for any request nginx lets through",
+        "add `buffer-size = 32768` to myproject.ini: uWSGI's default 4 KiB is smaller than what nginx accepts",
+        big_requests,
     ),
     Fault(
         "bad-requests",

@@ -10,7 +10,7 @@ from provision.guests.transport import Result
 from provision.platforms import Mode, Platform
 from provision.platforms.base import PlannedStep
 from provision.rehearsal.claims import Context, check
-from provision.reports.decisive import decisive_lines
+from provision.reports.decisive import decisive_lines, network_unreachable
 from provision.reports.record import (
     CommandResult,
     DamagedRecord,
@@ -51,7 +51,8 @@ def _must_succeed(result: StepResult, r: Result) -> None:
         raise StepFailed(f"`{r.command}` timed out after {r.timeout:g} s (killed in the guest)")
     if r.exit_code != 0:
         said = result.commands[-1].decisive[:1]
-        raise StepFailed(f"`{r.command}` exited {r.exit_code}" + "".join(f": {line}" for line in said))
+        cause = "; the guest's network was unreachable" if network_unreachable(r.output) else ""
+        raise StepFailed(f"`{r.command}` exited {r.exit_code}" + "".join(f": {line}" for line in said) + cause)
 
 
 def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:

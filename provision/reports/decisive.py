@@ -67,6 +67,19 @@ NOT_DECISIVE: tuple[re.Pattern[str], ...] = (
 _ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[ -/]*[0-~]")
 
 
+# What apt, pip, curl and the resolver say when the machine has no network: the cause is not the command.
+NETWORK_DOWN = re.compile(
+    r"Temporary failure (?:resolving|in name resolution)|Could not resolve host|Network is unreachable|"
+    r"No route to host|Failed to establish a new connection|Name or service not known|"
+    r"Could not connect to \S+ \(|Cannot initiate the connection to"
+)
+
+
+def network_unreachable(output: str) -> bool:
+    """Whether `output` shows the network was unreachable (name resolution or connection failures)."""
+    return NETWORK_DOWN.search(output) is not None
+
+
 def _is_decisive(line: str) -> bool:
     return any(p.search(line) for p in DECISIVE) and not any(p.search(line) for p in NOT_DECISIVE)
 
