@@ -1,5 +1,6 @@
 """The runc:// channel: podman exec's answers and privileges, faster, and podman:// wherever it cannot be used."""
 
+import os
 import re
 import subprocess
 import time
@@ -167,7 +168,7 @@ def test_backend_bound_kills_the_process_group_in_the_guest(fast):
         fast.run("sleep 60.23 & sleep 60.29", timeout=1)
     assert time.monotonic() - start < 10
     assert fast.run("pgrep -f 'sleep 60[.]2'").rc == 1
-    assert not list(runc.private.directory("runc").glob("*.pid"))  # the pid files go with their calls
+    assert not list(runc.private.directory("runc").glob(f"{os.getpid()}-*.pid"))  # they go with their calls
 
 
 @pytest.mark.guest

@@ -24,13 +24,20 @@ OLD_NAMES = (
     "/tmp/rehearse-live-root.log",
     "/tmp/rehearse-live-{user}.log",
 )
+# Root's canaries stand where the symlinks point: a write through one would change it.
 PLANT = (
-    "ln -sfn /etc/passwd /tmp/rehearse-serve-5000.log; ln -sfn /etc/shadow /tmp/rehearse-live-root.log; "
+    "printf 'canary a\\n' > /root/rehearse-canary-a; printf 'canary b\\n' > /root/rehearse-canary-b; "
+    "chmod 600 /root/rehearse-canary-?; "
+    "ln -sfn /root/rehearse-canary-a /tmp/rehearse-serve-5000.log; "
+    "ln -sfn /root/rehearse-canary-b /tmp/rehearse-live-root.log; "
     "printf 'stale GET / HTTP/1.1 200\\n' > /tmp/rehearse-serve-8000.log; "
     "printf 'planted\\n' > /tmp/rehearse-live-{user}.log; "
     "chown nobody: /tmp/rehearse-serve-8000.log /tmp/rehearse-live-{user}.log"
 )
-STATE = "sha256sum /etc/passwd /etc/shadow; ls -l --time-style=+ /tmp | grep rehearse-; cat /tmp/rehearse-*.log 2>&1"
+STATE = (
+    "sha256sum /root/rehearse-canary-?; stat -c '%n %U %a' /root/rehearse-canary-?; "
+    "ls -l --time-style=+ /tmp | grep rehearse-; cat /tmp/rehearse-serve-8000.log /tmp/rehearse-live-*.log 2>&1"
+)
 
 
 def apply_as(rehearsed, workdir: Path, user: str) -> Report:
@@ -45,8 +52,8 @@ def apply_as(rehearsed, workdir: Path, user: str) -> Report:
 
 def test_two_readers_take_turns_on_one_guest_among_planted_names(rehearsed, tmp_path):
     """deploy, then x2, then deploy again: each rehearsal passes, whatever a stranger planted at the names
-    the harness once used (symlinks to /etc/passwd and /etc/shadow, files of nobody's), which stay as
-    they were; and no run leaves a working file behind."""
+    the harness once used (symlinks to root's files, files of nobody's), which stay as they were, as do the
+    files they point to; and no run leaves a working file behind."""
     guest = Guest(rehearsed.driver.host_spec(), tmp_path / "check.log")
     user = rehearsed.params.user
     assert guest.run(PLANT.format(user=user), timeout=30).exit_code == 0
@@ -58,7 +65,7 @@ def test_two_readers_take_turns_on_one_guest_among_planted_names(rehearsed, tmp_
             assert guest.run(STATE, timeout=30).output == before
             assert guest.run("ls -d /tmp/rehearse.* 2>/dev/null", timeout=30).output == ""  # nothing left
     finally:
-        guest.run("rm -f " + " ".join(name.format(user=user) for name in OLD_NAMES), timeout=30)
+        guest.run("rm -f /root/rehearse-canary-? " + " ".join(n.format(user=user) for n in OLD_NAMES), timeout=30)
         guest.run("userdel -r x2 2>/dev/null; true", timeout=60)
 
 
@@ -82,7 +89,7 @@ def test_a_lost_network_fails_the_step_saying_so_and_the_next_run_completes(rehe
                 cut.append(command)
 
         ctx = Context(Guest(driver.host_spec(), tmp_path / "rehearsal.log"), rehearsed.params,
-                      http_url=driver.http_url(), watch=watch)  # fmt: skip
+                      http_url=driver.http_url(), screenshot=tmp_path / "page.png", watch=watch)  # fmt: skip
         report = rehearse(ctx, rehearsed.platform, Mode.ADAPTED, target="podman", report_path=tmp_path / "r.json")
         if cut:
             subprocess.run([*network, "connect", "podman", driver.container], check=True, capture_output=True)
@@ -97,7 +104,8 @@ def test_a_lost_network_fails_the_step_saying_so_and_the_next_run_completes(rehe
             failed = rehearsal(cut_at).failed_step
             assert failed is not None and failed.id == step, failed
             assert said in failed.error and failed.error.endswith("; the guest's network was unreachable")
-        assert rehearsal(None).status == Outcome.PASSED
+        again = rehearsal(None)
+        assert again.status == Outcome.PASSED, again.failed_step and again.failed_step.error
     finally:
         subprocess.run([*network, "connect", "podman", driver.container], capture_output=True, check=False)
         driver.destroy()

@@ -123,6 +123,14 @@ def locate(name: str) -> Container:
     return container
 
 
+def _forget_the_dead(pid_files: Path) -> None:
+    """Pid files of calls whose harness process died mid-call (SIGKILL): named `<its pid>-<n>.pid`."""
+    for path in pid_files.glob("*-*.pid"):
+        owner = path.name.split("-", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            path.unlink(missing_ok=True)
+
+
 def unusable(name: str) -> str | None:
     """Why runc:// cannot reach the container `name` from here, or None when it can."""
     if os.environ.get(ENV_CHANNEL) == "podman":
@@ -145,6 +153,7 @@ class RuncBackend(base.BaseBackend):  # type: ignore[misc]  # testinfra ships no
             raise DriverError(f"runc://{name}: runs as root only (sudo inside, or podman://{name})")
         self.bound = float(timeout)
         self._container: Container | None = None
+        _forget_the_dead(private.directory("runc"))
         super().__init__(self.name, *args, **kwargs)
 
     @property
