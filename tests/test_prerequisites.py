@@ -116,13 +116,11 @@ def test_missing_chromium_stops_up_before_the_guest_is_touched(
     assert not (tmp_path / "state" / "podman-bookworm" / "driver.log").exists()  # podman never ran
 
 
-def test_module_prints_the_missing_packages_for_the_checkout_script(tmp_path: Path) -> None:
+def test_module_prints_the_missing_packages_for_the_checkout_script(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """What `./rehearse` reads before its venv exists: the standard library alone, one package a line."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in ("podman", "runc", "vagrant"):
-        (bin_dir / name).write_text("#!/bin/sh\n")
-        (bin_dir / name).chmod(0o755)
+    bin_dir = only_on_path(monkeypatch, tmp_path, "podman", "runc", "vagrant")
     cp = subprocess.run(
         [sys.executable, "-S", "-m", "provision.prerequisites"],  # -S: no site-packages, so no dependency
         cwd=PROJECT, env={"PATH": str(bin_dir)}, capture_output=True, text=True, check=True,
