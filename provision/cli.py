@@ -8,9 +8,10 @@ from types import FrameType
 
 from rich.console import Console
 
-from provision import commands, platforms
+from provision import commands, platforms, prerequisites
 from provision.commands import Session, check_artifacts, state_dir, write_reports
 from provision.errors import RehearseError
+from provision.guests import vagrantfile
 from provision.guests.targets import default_target, get_driver, target_kind
 from provision.platforms import Mode
 from provision.reports.record import Report
@@ -93,6 +94,12 @@ def parser() -> argparse.ArgumentParser:
             )  # fmt: skip
     d = sub.add_parser("drift", help="compare a tutorial's code blocks (Markdown) with the step catalogue")
     d.add_argument("markdown", type=Path)
+    doc = sub.add_parser("doctor", help="what the host lacks for each target, and the apt-get line that installs it")
+    doc.add_argument(
+        "--target", choices=prerequisites.TARGETS, action="append", help="only this target (repeatable; default: all)"
+    )
+    doc.add_argument("--install", action="store_true", help="run that apt-get line (as root, or through sudo)")
+    sub.add_parser("vagrantfile", help="print the project's Vagrantfile, its provisioner calling this rehearse")
     return p
 
 
@@ -110,12 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "drift":
             return drift.main(args.markdown)
+        if args.command == "doctor":
+            return prerequisites.doctor(args.target or prerequisites.TARGETS, fix=args.install)
+        if args.command == "vagrantfile":
+            sys.stdout.write(vagrantfile.render(*vagrantfile.installed_tools()))
+            return 0
         # Validated before anything touches a guest: these values reach root's shell and nginx.
         params = None
         if args.command in ("up", "apply", "plan"):
             params = Params(user=args.user, server_name=args.server_name, app=args.app.resolve())
         kind = target_kind(args.target)
         if args.command == "matrix":
+            prerequisites.require(kind, "chromium")  # the browser claim's, before any guest is touched
             return commands.matrix(args.target, kind, args.workdir, console)
         platform = platforms.for_target(kind, args.platform)
         if params is not None:
@@ -123,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         out = state_dir(args.workdir, args.target, platform.name)
         out.mkdir(parents=True, exist_ok=True)
         driver = get_driver(args.target, platform.guest, out, caches=getattr(args, "caches", True))
+        if args.command in ("up", "apply"):  # the driver checked its own tools
+            prerequisites.require(kind, "chromium")
         done = commands.ON_A_GUEST[args.command](Session(args, console, platform, driver, out, params))
         if isinstance(done, int):
             return done

@@ -23,7 +23,7 @@ from provision.guests.driver import Driver
 from provision.guests.lock import exclusive
 from provision.guests.targets import get_driver
 from provision.guests.transport import DEFAULT_TIMEOUT, Guest
-from provision.layout import PROJECT
+from provision.layout import checkout
 from provision.platforms import Mode, Platform
 from provision.rehearsal.claims import Context
 from provision.rehearsal.dryrun import dry_run, show_plan
@@ -209,13 +209,14 @@ def login(s: Session) -> int:
 def verify(s: Session) -> int:
     """The acceptance suite against the guest as the last passing rehearsal left it (pytest's
     `--reverify`): the developer's loop after editing a check, in seconds."""
-    suite = PROJECT / "tests" / "test_acceptance.py"
-    if not suite.is_file():
-        raise UsageError(f"no acceptance suite at {suite}: `verify` runs from a checkout of this project")
+    project = checkout()
+    if project is None:
+        raise UsageError("the acceptance suite stays in the checkout: `verify` runs from a checkout of this project")
+    suite = project / "tests" / "test_acceptance.py"
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite), "--reverify"]
     argv += ["--target", s.args.target, "--platform", s.platform.name, "--workdir", str(s.args.workdir.resolve())]
     with s.lock():  # the suite reboots the guest: one writer at a time still
-        return subprocess.run([*argv, *s.args.pytest_args], cwd=PROJECT, check=False).returncode
+        return subprocess.run([*argv, *s.args.pytest_args], cwd=project, check=False).returncode
 
 
 def faults(s: Session) -> int:

@@ -13,12 +13,14 @@ import pytest
 import testinfra
 from testinfra.backend import parse_hostspec
 
+from provision import cli
 from provision.errors import DriverError
 from provision.guests import private
 from provision.guests.driver import GuestSpec
 from provision.guests.ssh import SshDriver
 from provision.guests.sshlib import SOCKET_PATH_MAX, control_path
 from provision.guests.vagrant import VagrantDriver, state_word, with_control_path
+from provision.guests.vagrantfile import installed_tools, render, ruby_string
 from provision.guests.wheelhouse import GUEST_DIR, HOST_DIR
 from provision.layout import PROJECT
 from provision.platforms import PLATFORMS
@@ -73,6 +75,38 @@ def test_vagrantfile_validates_without_provider_blocks_offline(tmp_path: Path) -
     # The VirtualBox path: its provider blocks cannot be checked without VirtualBox installed.
     cp = vagrant_validate(PROJECT, tmp_path, "--ignore-provider")
     assert cp.returncode == 0, cp.stdout + cp.stderr
+
+
+def test_rehearse_vagrantfile_validates_outside_the_checkout_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rehearse vagrantfile > Vagrantfile` in another directory: the real `vagrant validate` passes on it, and
+    it differs from the project's only in naming this tool's `rehearse` and Python for the provisioner."""
+    assert cli.main(["vagrantfile"]) == 0
+    text = capsys.readouterr().out
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "Vagrantfile").write_text(text)
+    cp = vagrant_validate(elsewhere, tmp_path)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    rehearse, python = installed_tools()
+    assert rehearse.is_file() and rehearse.parent == python.parent  # the venv's own, whatever is on PATH
+    changed = set(text.splitlines()) ^ set(VAGRANTFILE.read_text().splitlines())
+    assert changed == {
+        f"REHEARSE = '{rehearse}'", f"PYTHON = '{python}'",
+        'REHEARSE = host_tool("rehearse", "rehearse")', 'PYTHON = host_tool("python", "python3")',
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ["/opt/a b/bin/rehearse", "/it's/#{`id`}/x", "/back\\slash\\'/end\\"])
+def test_ruby_string_reads_back_verbatim_in_ruby(text: str) -> None:
+    cp = subprocess.run(["ruby", "-e", f"print {ruby_string(text)}"], capture_output=True, text=True, check=True)
+    assert cp.stdout == text
+
+
+def test_render_refuses_a_relative_path() -> None:
+    with pytest.raises(DriverError, match="REHEARSE: expected an absolute path"):
+        render(Path("bin/rehearse"), Path("/usr/bin/python3"))
 
 
 # Appended to a copy of the Vagrantfile: Vagrant merges a second block for the same machine, and a
@@ -262,5 +296,5 @@ def test_ssh_driver_rejects_bad_urls(tmp_path: Path, url: str) -> None:
 def test_ssh_driver_needs_ssh_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert shutil.which("ssh") is None
-    with pytest.raises(DriverError, match="ssh not found"):
+    with pytest.raises(DriverError, match=r"not found on PATH: ssh \(.*openssh-client"):
         SshDriver(TRUSTY_GUEST, tmp_path, "ssh://deploy@example.test")

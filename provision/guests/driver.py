@@ -1,6 +1,5 @@
 """Drivers: how a guest is created, reached and destroyed. One module per driver, one contract."""
 
-import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +7,7 @@ from typing import ClassVar
 
 from provision.errors import DriverError
 from provision.guests.image import ImageRecipe
+from provision.prerequisites import require
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,10 @@ class GuestSpec:
 
 class Driver(ABC):
     name: ClassVar[str]
-    tool: ClassVar[str]  # the host command it needs
+    tools: ClassVar[tuple[str, ...]]  # the host commands it needs (rows of provision.prerequisites)
 
     def __init__(self, spec: GuestSpec, workdir: Path) -> None:
-        if shutil.which(self.tool) is None:
-            raise DriverError(f"{self.tool} not found on PATH: the {self.name} driver needs it (see README, set-up)")
+        require(self.name, *self.tools)
         self.spec = spec
         self.workdir = workdir
 

@@ -5,7 +5,6 @@ builds a new image instead of reusing a stale one.
 """
 
 import hashlib
-import shutil
 import subprocess
 import tempfile
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from provision.errors import DriverError
 from provision.guests import mirror
+from provision.prerequisites import require
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,7 @@ class ImageRecipe:
 
     def build(self, cache: Path, log: Path) -> float:
         """debootstrap the root filesystem and import it; returns the seconds it took."""
-        for tool in ("debootstrap", "podman"):
-            if shutil.which(tool) is None:
-                raise DriverError(f"{tool} not found on PATH: building the guest image needs it (see README, set-up)")
+        require("podman", "debootstrap", "podman")
         cache.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
         with tempfile.TemporaryDirectory(dir=cache, prefix="rootfs-") as rootfs, log.open("a") as out:

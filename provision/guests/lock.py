@@ -9,7 +9,7 @@ from pathlib import Path
 
 from provision.errors import RehearseError
 from provision.guests import private
-from provision.layout import PROJECT
+from provision.layout import workplace
 
 
 class GuestBusy(RehearseError):
@@ -17,8 +17,9 @@ class GuestBusy(RehearseError):
 
 
 def checkout_id() -> str:
-    """Short and stable for this checkout, so two checkouts on one host never share a guest."""
-    return hashlib.sha256(str(PROJECT).encode()).hexdigest()[:8]
+    """Short and stable for this checkout (or, installed, this working directory), so two of them on one
+    host never share a guest."""
+    return hashlib.sha256(str(workplace()).encode()).hexdigest()[:8]
 
 
 @contextmanager

@@ -48,7 +48,7 @@ def _limit(kind: int, ceiling: int) -> int:
 
 class PodmanDriver(Driver):
     name = "podman"
-    tool = "podman"
+    tools = ("podman", "runc")
 
     def __init__(self, spec: GuestSpec, workdir: Path, *, caches: bool = True) -> None:
         super().__init__(spec, workdir)

@@ -19,7 +19,7 @@ class SshDriver(Driver):
     """An existing machine: `up` checks it answers, `destroy` leaves it alone; both say so."""
 
     name = "ssh"
-    tool = "ssh"
+    tools = ("ssh",)
 
     def __init__(self, spec: GuestSpec, workdir: Path, url: str) -> None:
         super().__init__(spec, workdir)

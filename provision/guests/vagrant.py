@@ -17,7 +17,7 @@ import vagrant
 from provision.errors import DriverError
 from provision.guests.driver import Driver, GuestSpec
 from provision.guests.sshlib import LoopbackForward, close_master, control_path
-from provision.layout import PROJECT
+from provision.layout import workplace
 
 # Vagrant's states (libvirt's too, as python-vagrant normalizes them) in the contract's three words.
 STATES = {vagrant.Vagrant.RUNNING: "running", vagrant.Vagrant.NOT_CREATED: "absent"}
@@ -38,16 +38,21 @@ def with_control_path(ssh_config: str, path: str) -> str:
 
 class VagrantDriver(Driver):
     name = "vagrant"
-    tool = "vagrant"
+    tools = ("vagrant", "ssh")
 
     def __init__(self, spec: GuestSpec, workdir: Path) -> None:
         super().__init__(spec, workdir)
         self.machine = spec.name  # the Vagrantfile names each machine after its platform
+        root = workplace()
+        if not (root / "Vagrantfile").is_file():
+            raise DriverError(
+                f"no Vagrantfile in {root}: write the project's with `rehearse vagrantfile > Vagrantfile`"
+            )
         self.log = workdir / "driver.log"
         self.ssh_config_file = workdir / "ssh-config"
         log_cm = vagrant.make_file_cm(str(self.log))  # type: ignore[no-untyped-call]
         self.vagrant = vagrant.Vagrant(  # type: ignore[no-untyped-call]
-            root=str(PROJECT), out_cm=log_cm, err_cm=log_cm
+            root=str(root), out_cm=log_cm, err_cm=log_cm
         )
         self.forward = LoopbackForward(["-F", str(self.ssh_config_file), self.machine], workdir)
 

@@ -24,11 +24,12 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from provision.layout import PROJECT
+from provision.layout import workplace
 
 CONSTRAINTS = Path(__file__).with_name("constraints-py27.txt")
-HOST_DIR = PROJECT / ".rehearse" / "wheelhouse-py27"
-# The Vagrantfile's default synced folder maps the project root to /vagrant.
+# Beside the Vagrantfile (the checkout's, or the one `rehearse vagrantfile` wrote), whose directory the
+# default synced folder maps to /vagrant.
+HOST_DIR = workplace() / ".rehearse" / "wheelhouse-py27"
 GUEST_DIR = "/vagrant/.rehearse/wheelhouse-py27"
 COPY = "constraints.txt"  # the pins, copied beside the packages: the guest's `pip -c` reads them
 
