@@ -1,10 +1,11 @@
 """Drift check: does a tutorial's text still show what the step catalogue runs?
 
 The catalogue (`provision.steps.TUTORIAL`, literal, no platform deviations) is compared with the
-fenced code blocks of a Markdown tutorial. Shell blocks are aligned line by line with
-`Step.commands`; file blocks are compared with the `app/` artifacts, written in the tutorial's own
-placeholder words. A file the text grows over several blocks is judged by its last block; earlier
-blocks only have to be an ordered subset of the file.
+code blocks of a Markdown tutorial, as `provision.tutorial.reader` classifies them. Commands are
+aligned line by line with `Step.commands`; file blocks are compared with the `app/` artifacts,
+written in the tutorial's own placeholder words; blocks that only show output are not code. A file
+the text grows over several blocks is judged by its last block; earlier blocks only have to be an
+ordered subset of the file.
 """
 
 import difflib
@@ -15,20 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from markdown_it import MarkdownIt
-
 from provision.tutorial.params import Words
+from provision.tutorial.reader import Block, Kind, read
 from provision.tutorial.steps import TUTORIAL, File, Step
 
 # The words the tutorial prints where the reader puts their own values.
 TUTORIAL_WORDS = Words(user="user", server_name="server_domain_or_IP")
 
-SHELL_LANGS = frozenset({"bash", "sh", "shell", "console", "zsh"})
-
-_MARKDOWN = MarkdownIt("commonmark")
 # A comment starts at a `#` at a line's start or after whitespace, so `a#b` survives.
 _COMMENT = re.compile(r"(?:^|\s)#.*$")
-_EDITOR = re.compile(r"^(?:sudo )?nano (?P<path>\S+)$")
 # Two commands this alike are one command edited, rather than one removed and another added.
 _SAME_COMMAND = 0.6
 
@@ -45,15 +41,6 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Block:
-    """A fenced code block of the Markdown text."""
-
-    lang: str
-    lines: tuple[str, ...]
-    line: int  # 1-based line of the opening fence
-
-
-@dataclass(frozen=True)
 class _Expected:
     """A catalogue file, normalized and in the tutorial's placeholder words."""
 
@@ -61,17 +48,6 @@ class _Expected:
     file: File
     python: bool
     lines: tuple[str, ...]
-
-
-def code_blocks(markdown: str) -> list[Block]:
-    """The fenced code blocks of `markdown`, in order, read as CommonMark reads them (indented
-    fences, tildes, blocks inside lists); an unclosed fence runs to the end."""
-    blocks = []
-    for token in _MARKDOWN.parse(markdown):
-        if token.type == "fence" and token.map is not None:
-            lang = token.info.split()[0].lower() if token.info.strip() else ""
-            blocks.append(Block(lang, tuple(token.content.splitlines()), token.map[0] + 1))
-    return blocks
 
 
 def _config_line(text: str) -> str:
@@ -133,7 +109,9 @@ def _compare_commands(steps: Sequence[Step], shown: Sequence[tuple[str, int]]) -
             findings.append(Finding("differs", step, want, _diff([want], [got], f"step {step}", line), line))
             paired += 1
         findings += [Finding("missing", step, want, "no code block shows it") for want, step in cat[paired:]]
-        findings += [Finding("extra", None, got, "the catalogue never runs it", line) for got, line in txt[paired:]]
+        # An extra command belongs to the step whose command the text shows just before it.
+        near = expected[e1 - 1][1] if e1 else expected[0][1]
+        findings += [Finding("extra", near, got, "the catalogue never runs it", line) for got, line in txt[paired:]]
     return findings
 
 
@@ -167,33 +145,25 @@ class _Reading:
 
 
 def _read(markdown: str, files: Sequence[_Expected]) -> _Reading:
-    """A block is a file's content when its first line is that file's first line, or else when it
-    follows the shell block whose last line `nano PATH` opens the file and is not tagged as shell.
-    Other shell-tagged or untagged blocks are commands; any remaining block is extra."""
-    by_path = {e.file.path: e for e in files}
+    """A file block is the file its editor call opened; a block no editor opened (a file in another
+    language, or output) is a catalogue file's when its first line is that file's; commands are
+    commands. Any other file block is extra; output is not code."""
+    by_path = {TUTORIAL_WORDS.expand(e.file.path): e for e in files}
     by_head = {_head(e.lines): e for e in files}
     reading = _Reading([], {e.file.path: [] for e in files}, [])
-    editing: _Expected | None = None  # the file opened by the last shell block's `nano`, if any
-    for block in code_blocks(markdown):
+    for block in read(markdown):
+        if block.kind is Kind.COMMANDS:
+            numbered = ((_config_line(c.text), c.line) for c in block.commands)
+            reading.commands.extend((c, n) for c, n in numbered if c)
+            continue
         head = _head(block.lines)
-        if head is None:
-            continue
-        target = by_head.get(head)
-        if target is None and (block.lang in SHELL_LANGS or (not block.lang and editing is None)):
-            numbered = [(_config_line(t), block.line + 1 + i) for i, t in enumerate(block.lines)]
-            commands = [(c, n) for c, n in numbered if c]
-            reading.commands.extend(commands)
-            opened = _EDITOR.match(commands[-1][0])
-            editing = by_path.get(opened["path"]) if opened else None
-            continue
-        target = target or editing
-        if target is None:
-            what = f"{block.lang or 'untagged'} block"
-            reading.extra.append(
-                Finding("extra", None, what, f"the catalogue has no file starting {head!r}", block.line)
-            )
-        else:
+        target = by_path.get(TUTORIAL_WORDS.expand(block.path)) if block.path else by_head.get(head)
+        if target is not None:
             reading.files[target.file.path].append(block)
+        elif block.kind is Kind.FILE:
+            what = block.path or f"{block.lang} block"
+            why = f"the catalogue has no file starting {head!r}"
+            reading.extra.append(Finding("extra", None, what, why, block.line))
     return reading
 
 
