@@ -3,6 +3,7 @@
 import argparse
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -15,7 +16,7 @@ from provision.guests.targets import default_target, get_driver, target_kind
 from provision.platforms import Mode
 from provision.reports.record import Report
 from provision.reports.terminal import show
-from provision.tutorial import drift
+from provision.tutorial import document, drift
 from provision.tutorial.params import Params
 from provision.tutorial.steps import COMMAND_BUDGET, INSTALL_BUDGET, TUTORIAL
 
@@ -82,6 +83,11 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument(
                 "--app", type=Path, default=Params.app, help="the tutorial's files: app/ (default), or your copy of it"
             )
+        if name in ("up", "apply", "plan", "matrix"):
+            s.add_argument(
+                "--tutorial", type=Path, metavar="FILE",
+                help="rehearse this tutorial's text (Markdown): its commands and files, on the catalogue's steps",
+            )  # fmt: skip
         if name in ("up", "apply"):
             s.add_argument(
                 "--timeout", type=timeout_arg, action="append", default=[], metavar="[STEP=]SECONDS",
@@ -112,15 +118,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("up", "apply", "plan"):
             params = Params(user=args.user, server_name=args.server_name, app=args.app.resolve())
         kind = target_kind(args.target)
+        tutorial: Path | None = getattr(args, "tutorial", None)
         if args.command == "matrix":
-            return commands.matrix(args.target, kind, args.workdir, console)
+            text = document.load(tutorial, args.workdir, Params.app) if tutorial else None
+            return commands.matrix(args.target, kind, args.workdir, console, text)
         platform = platforms.for_target(kind, args.platform)
-        if params is not None:
-            check_artifacts(platform, args.mode, params)
         out = state_dir(args.workdir, args.target, platform.name)
+        text = None
+        if params is not None:
+            if tutorial is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                text = document.load(tutorial, out, params.app)
+                params = replace(params, app=text.app)
+            check_artifacts(platform, args.mode, params, text)
         out.mkdir(parents=True, exist_ok=True)
         driver = get_driver(args.target, platform.guest, out, caches=getattr(args, "caches", True))
-        done = commands.ON_A_GUEST[args.command](Session(args, console, platform, driver, out, params))
+        done = commands.ON_A_GUEST[args.command](Session(args, console, platform, driver, out, params, text))
         if isinstance(done, int):
             return done
         write_reports(done, out)
@@ -128,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         show(done, console)
         if (failed := done.failed_step) is not None:
             print(
-                f"rehearse: step {failed.id} ({failed.title}) failed: {failed.error} (log: {done.log})", file=sys.stderr
+                f"rehearse: {failed.where} ({failed.title}) failed: {failed.error} (log: {done.log})", file=sys.stderr
             )
             return 1
         return 0

@@ -34,6 +34,7 @@ from provision.reports.junit import write_junit
 from provision.reports.matrix import matrix_table, write_matrix
 from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict
 from provision.reports.terminal import StepProgress, faults_table, show_fault, step_line
+from provision.tutorial.document import Document
 from provision.tutorial.params import Params
 from provision.tutorial.steps import TUTORIAL
 
@@ -49,9 +50,9 @@ def should_destroy(policy: str, outcome: Outcome) -> bool:
     return policy == "always" or (policy == "passing" and outcome == Outcome.PASSED)
 
 
-def check_artifacts(platform: Platform, mode: Mode, params: Params) -> None:
+def check_artifacts(platform: Platform, mode: Mode, params: Params, text: Document | None = None) -> None:
     """Every file the plan writes must be in the app directory, before any guest is touched."""
-    names = {f.artifact for p in platform.plan(mode) for step in (p.step, p.original) for f in step.files}
+    names = {f.artifact for p in platform.plan(mode, text) for step in (p.step, p.original) for f in step.files}
     if missing := sorted(n for n in names if not (params.app / n).is_file()):
         raise UsageError(f"app directory {str(params.app)!r} lacks the tutorial's {', '.join(missing)}")
 
@@ -72,6 +73,7 @@ class Session:
     driver: Driver
     out: Path
     params: Params | None  # up, apply, plan: validated before anything touches the guest
+    text: Document | None = None  # `--tutorial`: the text whose commands and files run
 
     def lock(self) -> AbstractContextManager[Path]:
         """One writer per guest (of this checkout)."""
@@ -92,8 +94,10 @@ def run_steps(
     progress: Callable[[StepResult], None],
     watch: Callable[[str, Callable[[], str]], None] = lambda command, peek: None,
     timeouts: Mapping[str, float] | None = None,
+    text: Document | None = None,
 ) -> Report:
-    """Rehearse `platform` in `mode` on the driver's running guest; the record goes to `out`."""
+    """Rehearse `platform` in `mode` on the driver's running guest (the catalogue, or a tutorial's
+    `text`); the record goes to `out`."""
     ctx = Context(
         guest=Guest(driver.host_spec(), out / "rehearsal.log"),
         params=params,
@@ -104,8 +108,9 @@ def run_steps(
     )
     report_path = out / "report.json"
     return rehearse(
-        ctx, platform, mode, target=driver.target, report_path=report_path, progress=progress, caches=driver.caches()
-    )
+        ctx, platform, mode,
+        target=driver.target, report_path=report_path, progress=progress, caches=driver.caches(), text=text,
+    )  # fmt: skip
 
 
 def up_or_apply(s: Session) -> Report:
@@ -114,11 +119,15 @@ def up_or_apply(s: Session) -> Report:
     with s.lock():
         if s.args.command == "up":
             s.driver.up()
-        s.console.print(f"rehearsing {len(TUTORIAL)} steps: {s.platform.name} ({s.args.mode}) on {s.driver.target}")
+        source = f" of {s.text.name}" if s.text else ""
+        s.console.print(
+            f"rehearsing {len(TUTORIAL)} steps{source}: {s.platform.name} ({s.args.mode}) on {s.driver.target}",
+            markup=False, highlight=False,
+        )  # fmt: skip
         progress = StepProgress(s.console)
         report = run_steps(
             s.driver, s.platform, s.params, s.args.mode, s.out,
-            progress=progress, watch=progress.command, timeouts=dict(s.args.timeout),
+            progress=progress, watch=progress.command, timeouts=dict(s.args.timeout), text=s.text,
         )  # fmt: skip
         if s.args.command == "up" and should_destroy(s.args.destroy, report.status):
             s.driver.destroy()
@@ -131,7 +140,7 @@ def plan(s: Session) -> int:
     with s.lock():
         s.running("plan against")
         ctx = Context(Guest(s.driver.host_spec(), s.out / "plan.log"), s.params)
-        show_plan(dry_run(ctx, s.platform, s.args.mode), s.console)
+        show_plan(dry_run(ctx, s.platform, s.args.mode, s.text), s.console)
     return 0
 
 
@@ -217,9 +226,11 @@ def faults(s: Session) -> int:
     return 0
 
 
-def matrix(target: str, kind: str, workdir: Path, console: Console) -> int:
+def matrix(target: str, kind: str, workdir: Path, console: Console, text: Document | None = None) -> int:
     """Every platform `kind` boots, each on its own guest and state directory, at once (threads: the
-    work is in the guests), each in audit mode; then the steps x platforms matrix."""
+    work is in the guests), each in audit mode (the catalogue, or a tutorial's `text`); then the
+    steps x platforms matrix."""
+    params = Params(app=text.app) if text is not None else Params()
     chosen = [p for p in platforms.PLATFORMS.values() if kind in p.targets]
     console.print(f"rehearsing {', '.join(p.name for p in chosen)} at once (audit) on {target}")
 
@@ -230,7 +241,7 @@ def matrix(target: str, kind: str, workdir: Path, console: Console) -> int:
         with exclusive(f"{target}-{platform.name}"):
             driver.up()
             lines = partial(step_line, console, prefix=platform.name)
-            report = run_steps(driver, platform, Params(), Mode.AUDIT, out, progress=lines)
+            report = run_steps(driver, platform, params, Mode.AUDIT, out, progress=lines, text=text)
         write_reports(report, out)
         return report
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from provision.guests.driver import GuestSpec
 from provision.guests.image import ImageRecipe
-from provision.tutorial.steps import TUTORIAL, BrowserClaim, Claim, File, Serve, Step
+from provision.tutorial.document import Document
+from provision.tutorial.steps import TUTORIAL, BrowserClaim, Claim, File, OnChange, Serve, Step
 
 
 class Mode(StrEnum):
@@ -20,9 +21,12 @@ class Mode(StrEnum):
 
 
 def _describe(item: object) -> str:
+    """A step's field in the tutorial's words, never a Python repr."""
     match item:
         case Serve(command=text) | File(path=text) | Claim(text=text) | BrowserClaim(text=text):
             return text
+        case OnChange(paths=paths, run=run):
+            return f"after an edit to {', '.join(paths)}: {'; '.join(run)}"
     return str(item)
 
 
@@ -82,14 +86,17 @@ class Platform:
         """What a driver needs to make or reach this platform's guest."""
         return GuestSpec(self.name, self.image)
 
-    def plan(self, mode: Mode) -> tuple[PlannedStep, ...]:
-        """The catalogue as this platform runs it in `mode`."""
+    def plan(self, mode: Mode, text: Document | None = None) -> tuple[PlannedStep, ...]:
+        """The catalogue, or a tutorial's `text` mapped onto it, as this platform runs it in `mode`."""
+        claims = text.claims if text is not None else {}
         out = []
-        for original in TUTORIAL:
+        for original in text.steps if text is not None else TUTORIAL:
             devs = () if mode is Mode.LITERAL else tuple(d for d in self.deviations if d.step == original.id)
             step = original
             for dev in devs:
-                step = dev.apply(step)
+                step = replace(dev.apply(step), cite=original.cite)
+            if claims:
+                step = replace(step, claims=tuple(claims.get(c.id, c) for c in step.claims))
             out.append(
                 PlannedStep(
                     step,

@@ -50,7 +50,7 @@ class _Expected:
     lines: tuple[str, ...]
 
 
-def _config_line(text: str) -> str:
+def config_line(text: str) -> str:
     """A shell or config line without its comment and with whitespace runs collapsed."""
     return " ".join(_COMMENT.sub("", text).split())
 
@@ -59,7 +59,7 @@ def normalize(lines: Iterable[str], python: bool) -> tuple[str, ...]:
     """Lines as compared: Python keeps its comments and blank lines (they are code and layout);
     config and shell lines lose comments, blank lines and whitespace differences."""
     if not python:
-        return tuple(c for c in map(_config_line, lines) if c)
+        return tuple(c for c in map(config_line, lines) if c)
     kept = [text.rstrip() for text in lines]
     while kept and not kept[-1]:
         kept.pop()
@@ -69,7 +69,7 @@ def normalize(lines: Iterable[str], python: bool) -> tuple[str, ...]:
 
 
 def _head(lines: Iterable[str]) -> str | None:
-    return next((c for c in map(_config_line, lines) if c), None)
+    return next((c for c in map(config_line, lines) if c), None)
 
 
 def _is_subsequence(part: Sequence[str], whole: Sequence[str]) -> bool:
@@ -93,25 +93,56 @@ def _expected_files(steps: Sequence[Step]) -> list[_Expected]:
     return out
 
 
-def _compare_commands(steps: Sequence[Step], shown: Sequence[tuple[str, int]]) -> list[Finding]:
-    """Align the text's command lines with the catalogue's, in order."""
-    expected = [(_config_line(TUTORIAL_WORDS.expand(c)), s.id) for s in steps for c in s.commands]
+@dataclass(frozen=True)
+class Pair:
+    """A catalogue command and the text's command aligned with it: both (the same, or one edited),
+    only the catalogue's (the text dropped it) or only the text's (it added one)."""
+
+    step: str  # the catalogue step; an added command belongs to the step shown just before it
+    want: str | None  # the catalogue's command, normalized, in the tutorial's words
+    got: str | None  # the text's command, normalized
+    line: int | None  # where the text shows it
+
+
+def catalogue_commands(steps: Sequence[Step]) -> list[tuple[str, str]]:
+    """(normalized command in the tutorial's words, step id) of every step, in order."""
+    return [(config_line(TUTORIAL_WORDS.expand(c)), s.id) for s in steps for c in s.commands]
+
+
+def align(steps: Sequence[Step], shown: Sequence[tuple[str, int]]) -> list[Pair]:
+    """The text's command lines (normalized, line) aligned in order with the catalogue's."""
+    expected = catalogue_commands(steps)
     matcher = difflib.SequenceMatcher(None, [c for c, _ in expected], [c for c, _ in shown], autojunk=False)
-    findings: list[Finding] = []
+    pairs: list[Pair] = []
     for tag, e1, e2, s1, s2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
         cat, txt = expected[e1:e2], shown[s1:s2]
+        if tag == "equal":
+            pairs += [Pair(step, want, got, line) for (want, step), (got, line) in zip(cat, txt, strict=True)]
+            continue
         paired = 0
         for (want, step), (got, line) in zip(cat, txt, strict=False):
             if difflib.SequenceMatcher(None, want, got).ratio() < _SAME_COMMAND:
                 break
-            findings.append(Finding("differs", step, want, _diff([want], [got], f"step {step}", line), line))
+            pairs.append(Pair(step, want, got, line))
             paired += 1
-        findings += [Finding("missing", step, want, "no code block shows it") for want, step in cat[paired:]]
-        # An extra command belongs to the step whose command the text shows just before it.
+        pairs += [Pair(step, want, None, None) for want, step in cat[paired:]]
         near = expected[e1 - 1][1] if e1 else expected[0][1]
-        findings += [Finding("extra", near, got, "the catalogue never runs it", line) for got, line in txt[paired:]]
+        pairs += [Pair(near, None, got, line) for got, line in txt[paired:]]
+    return pairs
+
+
+def _compare_commands(steps: Sequence[Step], shown: Sequence[tuple[str, int]]) -> list[Finding]:
+    """Align the text's command lines with the catalogue's, in order."""
+    findings: list[Finding] = []
+    for p in align(steps, shown):
+        if p.want is None:
+            findings.append(Finding("extra", p.step, p.got or "", "the catalogue never runs it", p.line))
+        elif p.got is None:
+            findings.append(Finding("missing", p.step, p.want, "no code block shows it"))
+        elif p.want != p.got:
+            findings.append(
+                Finding("differs", p.step, p.want, _diff([p.want], [p.got], f"step {p.step}", p.line or 0), p.line)
+            )
     return findings
 
 
@@ -153,7 +184,7 @@ def _read(markdown: str, files: Sequence[_Expected]) -> _Reading:
     reading = _Reading([], {e.file.path: [] for e in files}, [])
     for block in read(markdown):
         if block.kind is Kind.COMMANDS:
-            numbered = ((_config_line(c.text), c.line) for c in block.commands)
+            numbered = ((config_line(c.text), c.line) for c in block.commands)
             reading.commands.extend((c, n) for c, n in numbered if c)
             continue
         head = _head(block.lines)
@@ -168,14 +199,14 @@ def _read(markdown: str, files: Sequence[_Expected]) -> _Reading:
 
 
 # The prerequisite (the reader's sudo account) is delegated to another guide: no block shows it.
-_SHOWN_STEPS = tuple(s for s in TUTORIAL if not s.as_root)
+SHOWN_STEPS = tuple(s for s in TUTORIAL if not s.as_root)
 
 
 def check(markdown: str) -> list[Finding]:
     """Every disagreement between the code blocks of `markdown` and the literal catalogue."""
-    files = _expected_files(_SHOWN_STEPS)
+    files = _expected_files(SHOWN_STEPS)
     reading = _read(markdown, files)
-    findings = reading.extra + _compare_commands(_SHOWN_STEPS, reading.commands)
+    findings = reading.extra + _compare_commands(SHOWN_STEPS, reading.commands)
     for expected in files:
         findings += _compare_file(expected, reading.files[expected.file.path])
     return findings
@@ -183,7 +214,7 @@ def check(markdown: str) -> list[Finding]:
 
 def file_blocks(markdown: str) -> dict[str, Block]:
     """The block that shows each catalogue file whole (its last), by the path the tutorial writes."""
-    reading = _read(markdown, _expected_files(_SHOWN_STEPS))
+    reading = _read(markdown, _expected_files(SHOWN_STEPS))
     return {path: blocks[-1] for path, blocks in reading.files.items() if blocks}
 
 
