@@ -137,7 +137,7 @@ class Step:
     assumptions: tuple[str, ...] = ()  # what the harness answers for the reader, so a report can say so
     on_change: OnChange | None = None  # how its effect follows edits once it is in place
     uses_service: bool = False  # its failure may be the app service's: a failure shows the service's log
-    logs: tuple[str, ...] = ()  # root's commands printing other logs its failure may be explained by
+    logs: tuple[tuple[str, str], ...] = ()  # (name, root's command printing it): logs that may say why it failed
     cite: Cite | None = None  # where a tutorial's text shows it, when the rehearsal runs that text
 
     @property
@@ -329,7 +329,7 @@ TUTORIAL: tuple[Step, ...] = (
         on_change=OnChange(("/etc/nginx/sites-available/myproject",), ("sudo service nginx restart",)),
         uses_service=True,
         # nginx says why it cannot reach the app (`connect() to unix:… failed (13: Permission denied)`)
-        logs=("tail -n 20 /var/log/nginx/error.log",),
+        logs=(("nginx's error log", "tail -n 20 /var/log/nginx/error.log"),),
     ),
 )
 
