@@ -50,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
         "matrix": "rehearse every platform the target boots, at once, in audit mode; then the accuracy matrix",
         "verify": "run the acceptance checks (tests/test_acceptance.py) on the rehearsed guest, without rehearsing",
         "faults": "inject faults into the rehearsed service; report each as a finding about the tutorial's deploy",
+        "port": "write a tutorial's text with a platform's deviations in its own blocks (--check: prove it on a guest)",
     }
     for name, help_ in guest_cmds.items():
         s = sub.add_parser(name, help=help_)
@@ -76,8 +77,17 @@ def parser() -> argparse.ArgumentParser:
                 "--destroy", choices=commands.DESTROY, default="never",
                 help="remove the guest after the rehearsal: never (default), when it passed, or always (CI)",
             )  # fmt: skip
-        if name in ("up", "apply", "plan"):
-            s.add_argument("--mode", type=Mode, default=Mode.ADAPTED, choices=list(Mode))
+        if name == "port":
+            s.add_argument("tutorial", type=Path, metavar="FILE", help="the tutorial's text (Markdown)")
+            s.add_argument("-o", dest="output", type=Path, help="where to write it (default: FILE.<platform>.md)")
+            s.add_argument(
+                "--check", action="store_true",
+                help="then prove it: `up --tutorial OUT --mode literal` passes with no deviation, and drift of "
+                "OUT against the platform's adapted plan is faithful",
+            )  # fmt: skip
+        if name in ("up", "apply", "plan", "port"):
+            if name != "port":
+                s.add_argument("--mode", type=Mode, default=Mode.ADAPTED, choices=list(Mode))
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
             s.add_argument("--server-name", default=Params.server_name, help="the tutorial's `server_domain_or_IP`")
             s.add_argument(
@@ -115,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             return drift.main(args.markdown)
         # Validated before anything touches a guest: these values reach root's shell and nginx.
         params = None
-        if args.command in ("up", "apply", "plan"):
+        if args.command in ("up", "apply", "plan", "port"):
             params = Params(user=args.user, server_name=args.server_name, app=args.app.resolve())
         kind = target_kind(args.target)
         tutorial: Path | None = getattr(args, "tutorial", None)
@@ -125,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         platform = platforms.for_target(kind, args.platform)
         out = state_dir(args.workdir, args.target, platform.name)
         text = None
-        if params is not None:
+        if params is not None and args.command != "port":  # port reads its text, then the one it writes
             if tutorial is not None:
                 out.mkdir(parents=True, exist_ok=True)
                 text = document.load(tutorial, out, params.app)

@@ -8,10 +8,11 @@ import argparse
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from provision.guests.targets import get_driver
 from provision.guests.transport import DEFAULT_TIMEOUT, Guest
 from provision.layout import PROJECT
 from provision.platforms import Mode, Platform
+from provision.platforms.port import port as port_text
 from provision.rehearsal.claims import Context
 from provision.rehearsal.dryrun import dry_run, show_plan
 from provision.rehearsal.faults import FAULTS, run_faults
@@ -32,9 +34,10 @@ from provision.rehearsal.runner import rehearse
 from provision.reports.htmlpage import write_html
 from provision.reports.junit import write_junit
 from provision.reports.matrix import matrix_table, write_matrix
-from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict
-from provision.reports.terminal import StepProgress, faults_table, show_fault, step_line
-from provision.tutorial.document import Document
+from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict, write_atomically
+from provision.reports.terminal import StepProgress, faults_table, show, show_fault, step_line
+from provision.tutorial import drift
+from provision.tutorial.document import Document, load, read_text
 from provision.tutorial.params import Params
 from provision.tutorial.steps import TUTORIAL
 
@@ -256,6 +259,55 @@ def matrix(target: str, kind: str, workdir: Path, console: Console, text: Docume
     return 1 if any(r.failed_step for r in reports) else 0
 
 
+def port(s: Session) -> int:
+    """`rehearse port`: the text with the platform's deviations written into its blocks; `--check`
+    proves it: a literal rehearsal of it passes with no deviation, and its drift against the
+    platform's adapted plan is faithful."""
+    assert s.params is not None
+    source: Path = s.args.tutorial
+    out_file: Path = s.args.output or source.with_name(f"{source.stem}.{s.platform.name}.md")
+    markdown = read_text(source)
+    ported, steps = port_text(markdown, load(source, s.out, s.params.app), s.platform)
+    write_atomically(out_file, ported)
+    print(f"ported {source} to {s.platform.name}: {out_file} (steps rewritten: {', '.join(steps) or 'none'})")
+    if not s.args.check:
+        return 0
+    started = time.monotonic()
+    # A guest of its own, new: literal mode's verdict must not depend on what an earlier run left.
+    spec = replace(s.platform.guest, name=f"{s.platform.name}-port")
+    check_out = state_dir(s.args.workdir, s.args.target, spec.name)
+    check_out.mkdir(parents=True, exist_ok=True)
+    text = load(out_file, check_out, s.params.app)
+    params = replace(s.params, app=text.app)
+    check_artifacts(s.platform, Mode.LITERAL, params, text)
+    driver = get_driver(s.args.target, spec, check_out)
+    with exclusive(f"{s.args.target}-{spec.name}"):
+        driver.destroy()
+        driver.up()
+        s.console.print(f"rehearsing {out_file.name}: {s.platform.name} (literal) on a new guest", markup=False)
+        progress = StepProgress(s.console)
+        report = run_steps(
+            driver, s.platform, params, Mode.LITERAL, check_out, progress=progress, watch=progress.command, text=text
+        )
+        if report.status == Outcome.PASSED:
+            driver.destroy()  # a failed one stays for inspection
+    write_reports(report, check_out)
+    show(report, s.console)
+    adapted = [p.step for p in s.platform.plan(Mode.ADAPTED) if not p.step.as_root]
+    findings = drift.check(ported, adapted)
+    print(f"drift of {out_file.name} against {s.platform.name}'s adapted plan:")
+    print(drift.format_findings(findings))
+    passed = report.status == Outcome.PASSED and not report.deviated and not findings
+    verdict = "passed" if passed else "failed"
+    print(
+        f"port check: {verdict} in {time.monotonic() - started:.1f} s: literal rehearsal {report.status} "
+        f"with {len(report.deviated)} deviations, drift {'faithful' if not findings else f'{len(findings)} findings'}"
+    )
+    if (failed := report.failed_step) is not None:
+        print(f"rehearse: {failed.where} ({failed.title}) failed: {failed.error} (log: {report.log})", file=sys.stderr)
+    return 0 if passed else 1
+
+
 # The commands on one guest; `report`, `up` and `apply` give a Report for the CLI to render and judge.
 ON_A_GUEST: Mapping[str, Callable[[Session], int | Report]] = {
     "up": up_or_apply,
@@ -267,4 +319,5 @@ ON_A_GUEST: Mapping[str, Callable[[Session], int | Report]] = {
     "login": login,
     "verify": verify,
     "faults": faults,
+    "port": port,
 }

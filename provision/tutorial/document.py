@@ -29,6 +29,15 @@ FLASK_PORT = 5000  # Flask's development server's default
 
 
 @dataclass(frozen=True)
+class Shown:
+    """Where the text shows a step: its commands' and editor calls' lines, and its files' blocks."""
+
+    run: tuple[int, ...]
+    editors: tuple[int, ...]
+    files: tuple[Block, ...]  # every block that shows one of its files, partial ones included
+
+
+@dataclass(frozen=True)
 class Document:
     """A tutorial's text mapped onto the catalogue."""
 
@@ -38,6 +47,8 @@ class Document:
     claims: Mapping[str, Claim]  # the catalogue's claims whose values the text sets, by id
     added: tuple[str, ...]  # "step 8.4: `cmd` (FILE line N)", for the report
     dropped: tuple[str, ...]  # "step 8.3: `cmd`"
+    shown: Mapping[str, Shown]  # by step id
+    lines: Mapping[int, str]  # each command's line -> the command as the text writes it
 
 
 def read_text(path: Path) -> str:
@@ -154,6 +165,7 @@ def load(path: Path, workdir: Path, app: Path) -> Document:
     dropped = tuple(f"step {p.step}: `{p.want}`" for p in pairs if p.got is None)
 
     steps = []
+    shown_at: dict[str, Shown] = {}
     for step in TUTORIAL:
         if step.as_root:  # the prerequisite: delegated to another guide, no block shows it
             steps.append(step)
@@ -165,6 +177,8 @@ def load(path: Path, workdir: Path, app: Path) -> Document:
         run: list[str | Serve] = []
         cites: list[tuple[str, int]] = []
         lines: list[int] = []  # of every block of the step, editor calls included
+        editors: list[int] = []
+        file_blocks: list[Block] = []
         for p in mine:
             if p.got is None or p.line is None:
                 continue  # dropped: it does not run
@@ -173,6 +187,9 @@ def load(path: Path, workdir: Path, app: Path) -> Document:
             opened = editor_target(text)
             if opened is not None:
                 opened = _checked_path(opened, p.line, name)
+                editors.append(p.line)
+                expanded = drift.TUTORIAL_WORDS.expand(opened)
+                file_blocks += [b for b in blocks if b.path and drift.TUTORIAL_WORDS.expand(b.path) == expanded]
                 known = editor_of.get(p.want or "")
                 artifact = known.artifact if known else f"text-line-{p.line}"
                 block = files.get(drift.TUTORIAL_WORDS.expand(opened))
@@ -186,6 +203,8 @@ def load(path: Path, workdir: Path, app: Path) -> Document:
             command = in_placeholders(text)
             cites.append((command, p.line))
             run.append(Serve(command, serve.port) if serve else command)
+        run_lines = tuple(n for n in lines if n not in editors)
+        shown_at[step.id] = Shown(run_lines, tuple(editors), tuple(file_blocks))
         steps.append(
             replace(
                 step,
@@ -202,4 +221,6 @@ def load(path: Path, workdir: Path, app: Path) -> Document:
         {SOCKET_CLAIM.id: socket_claim(contents)},
         added,
         dropped,
+        shown_at,
+        raw,
     )

@@ -126,7 +126,8 @@ def align(steps: Sequence[Step], shown: Sequence[tuple[str, int]]) -> list[Pair]
             pairs.append(Pair(step, want, got, line))
             paired += 1
         pairs += [Pair(step, want, None, None) for want, step in cat[paired:]]
-        near = expected[e1 - 1][1] if e1 else expected[0][1]
+        # What replaces a step's commands is that step's; an insertion belongs to the step before it.
+        near = cat[0][1] if cat else expected[e1 - 1][1] if e1 else expected[0][1]
         pairs += [Pair(near, None, got, line) for got, line in txt[paired:]]
     return pairs
 
@@ -202,11 +203,12 @@ def _read(markdown: str, files: Sequence[_Expected]) -> _Reading:
 SHOWN_STEPS = tuple(s for s in TUTORIAL if not s.as_root)
 
 
-def check(markdown: str) -> list[Finding]:
-    """Every disagreement between the code blocks of `markdown` and the literal catalogue."""
-    files = _expected_files(SHOWN_STEPS)
+def check(markdown: str, steps: Sequence[Step] = SHOWN_STEPS) -> list[Finding]:
+    """Every disagreement between the code blocks of `markdown` and the literal catalogue (or
+    `steps`, such as a platform's adapted plan)."""
+    files = _expected_files(steps)
     reading = _read(markdown, files)
-    findings = reading.extra + _compare_commands(SHOWN_STEPS, reading.commands)
+    findings = reading.extra + _compare_commands(steps, reading.commands)
     for expected in files:
         findings += _compare_file(expected, reading.files[expected.file.path])
     return findings

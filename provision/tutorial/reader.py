@@ -60,12 +60,13 @@ class Block:
     lang: str  # the fence's tag, lowercased; "" when untagged or indented
     lines: tuple[str, ...]  # its content, decoded, without trailing blank lines
     line: int  # 1-based line of its first content line
+    start: int = 0  # 1-based line where its markup starts: the opening fence, or its first indented line
     path: str | None = None  # FILE: the path the editor call before it opened (None: never opened)
     commands: tuple[Command, ...] = ()  # COMMANDS: its shell lines
 
 
-def _raw_blocks(markdown: str) -> list[tuple[str, tuple[str, ...], int]]:
-    """(tag, lines, first content line) of every fenced or indented block, in order."""
+def _raw_blocks(markdown: str) -> list[tuple[str, tuple[str, ...], int, int]]:
+    """(tag, lines, first content line, first line) of every fenced or indented block, in order."""
     out = []
     for token in _MARKDOWN.parse(markdown):
         if token.type not in ("fence", "code_block") or token.map is None:
@@ -80,7 +81,7 @@ def _raw_blocks(markdown: str) -> list[tuple[str, tuple[str, ...], int]]:
         while lines and not lines[-1].strip():
             lines.pop()
         if lines:
-            out.append((lang, tuple(lines), first))
+            out.append((lang, tuple(lines), first, token.map[0] + 1))
     return out
 
 
@@ -150,13 +151,13 @@ def read(markdown: str) -> list[Block]:
     blocks: list[Block] = []
     editing: str | None = None  # the path the last command opened in an editor
     growing: tuple[str, str] | None = None  # (path, first line) of the file the last blocks showed
-    for lang, lines, first in _raw_blocks(markdown):
+    for lang, lines, first, start in _raw_blocks(markdown):
         head = _head(lines)
         prompted = _transcript(lines, first)
         grows = growing is not None and growing[1] == head and lang not in SHELL_LANGS
         if prompted is None and (editing is not None or grows) and lang not in SHELL_LANGS:
             path = editing or (growing[0] if growing else "")
-            blocks.append(Block(Kind.FILE, lang, lines, first, path=path))
+            blocks.append(Block(Kind.FILE, lang, lines, first, start, path=path))
             growing, editing = (path, head), None
             continue
         if prompted is not None:
@@ -165,9 +166,9 @@ def read(markdown: str) -> list[Block]:
             logical = [c for c in _logical(lines, first) if c.text and not _is_comment(c.text)]
             commands = tuple(logical) if any(_SHELL_LINE.match(c.text) for c in logical) else ()
         else:  # neither commands nor a file opened before: another language's file, or output
-            blocks.append(Block(Kind.FILE if lang else Kind.OUTPUT, lang, lines, first))
+            blocks.append(Block(Kind.FILE if lang else Kind.OUTPUT, lang, lines, first, start))
             continue
-        blocks.append(Block(Kind.COMMANDS if commands else Kind.OUTPUT, lang, lines, first, commands=commands))
+        blocks.append(Block(Kind.COMMANDS if commands else Kind.OUTPUT, lang, lines, first, start, commands=commands))
         if commands:
             editing, growing = editor_target(commands[-1].text), None
     return blocks
