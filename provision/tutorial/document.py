@@ -9,7 +9,6 @@ do not run; both are listed. Every step, command and file cites the text's file 
 """
 
 import re
-import shlex
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -110,9 +109,10 @@ def socket_claim(files: Mapping[str, str]) -> Claim:
     group = _setting(job, r"(?:setgid\s+|Group=)([a-z_][a-z0-9_-]*)$")
     if socket is None or not _PATH.fullmatch(socket if socket.startswith(("/", "~")) else f"~/{socket}"):
         return SOCKET_CLAIM
-    path = socket if socket.startswith("/") else f"${{home}}/myproject/{socket}"
+    # Checked above to be a plain path (no shell metacharacter): `~` must stay unquoted to expand.
+    path = socket if socket.startswith(("/", "~")) else f"~/myproject/{socket}"
     expect = f"socket ${{user}} {group or 'www-data'} {(mode or '660').lstrip('0') or '0'}\n"
-    return replace(SOCKET_CLAIM, probe=f"stat -c '%F %U %G %a' {shlex.quote(path)}", expect=expect)
+    return replace(SOCKET_CLAIM, probe=f"stat -c '%F %U %G %a' {path}", expect=expect)
 
 
 def _ports_from(step: Step, contents: Mapping[str, str]) -> Step:
@@ -173,6 +173,10 @@ def load(path: Path, workdir: Path, app: Path) -> Document:
         mine = by_step.get(step.id, [])
         editor_of = {drift.config_line(drift.TUTORIAL_WORDS.expand(f.editor_command)): f for f in step.files}
         serves = {drift.config_line(s.command): s for s in step.run if isinstance(s, Serve)}
+        # A server the text starts differently (`--http :8080`) is still the step's server: the
+        # first command the text adds in its place starts it.
+        kept = {p.want for p in mine if p.got is not None}
+        unpaired = [s for want, s in serves.items() if want not in kept]
         step_files: list[File] = []
         run: list[str | Serve] = []
         cites: list[tuple[str, int]] = []
@@ -199,7 +203,7 @@ def load(path: Path, workdir: Path, app: Path) -> Document:
                 step_files.append(File(opened, artifact, sudo=text.split()[0] == "sudo"))
                 cites.append((opened, block.line))
                 continue
-            serve = serves.get(p.want or "")
+            serve = serves.get(p.want) if p.want is not None else unpaired.pop(0) if unpaired else None
             command = in_placeholders(text)
             cites.append((command, p.line))
             run.append(Serve(command, serve.port) if serve else command)
