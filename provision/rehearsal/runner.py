@@ -192,17 +192,21 @@ def _service_log(ctx: Context, platform: Platform, step: Step, result: StepResul
     """A step whose failure may be the app service's, or another server's: keep their own last log
     lines, and give the step's one-line error the first decisive line of each (uWSGI's `unable to
     load app`, nginx's `connect() to unix:… failed (13: Permission denied)`, …)."""
-    logs = ([("service log", platform.expect.service_log)] if step.uses_service else []) + list(step.logs)
-    tails = []
-    for name, command in logs:
+    if step.uses_service:
+        r = ctx.guest.run(platform.expect.service_log, timeout=30)
+        result.service_log = r.tail(30)
+        _quote(result, "service log", decisive_lines(r.output, fallback=False)[:1])
+    for name, command in step.logs:
         r = ctx.guest.run(command, timeout=30)
         if r.output.strip():
-            tails.append(r.tail(30) if name == "service log" else f"{name}:\n{r.tail(30)}")
-        # The service's first word is its start-up's; a server's log holds earlier runs: its last is this one's.
-        said = decisive_lines(r.output, fallback=False)[:1] if name == "service log" else decisive_lines(r.output)[-1:]
-        if said and said[0] not in result.error:
-            result.error += f"; {name}: {said[0]}"
-    result.service_log = "\n".join(tails)
+            result.logs[name] = r.tail(30)
+            # A server's log holds earlier runs too: its last decisive line is this one's.
+            _quote(result, name, decisive_lines(r.output)[-1:])
+
+
+def _quote(result: StepResult, name: str, said: list[str]) -> None:
+    if said and said[0] not in result.error:
+        result.error += f"; {name}: {said[0]}"
 
 
 def _previous(report_path: Path) -> str:

@@ -21,6 +21,7 @@ def _outputs(step: StepResult) -> str:
     parts = [f"$ {c.command}\n[exit {c.exit_code}{', ' + c.cite if c.cite else ''}]\n{c.output_tail}" for c in failing]
     if step.service_log:
         parts.append(f"the service's own log:\n{step.service_log}")
+    parts += [f"{name}:\n{text}" for name, text in step.logs.items()]
     return "\n\n".join(parts)
 
 

@@ -73,6 +73,7 @@ class StepResult:
     assumptions: list[str] = field(default_factory=list)  # what the harness answered for the reader
     error: str = ""
     service_log: str = ""  # the app service's own last log lines, when this step's failure may be its
+    logs: dict[str, str] = field(default_factory=dict)  # other servers' last log lines (nginx's error log), by name
     literal: str = ""  # audit mode, deviated steps: "works", or "fails: <why>" as the tutorial wrote it
     cite: str = ""  # where the tutorial's text (`--tutorial`) shows the step: "FILE line N"
     file_cites: dict[str, str] = field(default_factory=dict)  # guest path -> where the text shows its content

@@ -106,6 +106,10 @@ class StepProgress:
                 self.console.print("       the service's own log says:", highlight=False)
                 for line in service_lines(step.service_log):
                     self.console.print(f"         {line}", markup=False, highlight=False, style="red", soft_wrap=True)
+            for name, text in step.logs.items():
+                self.console.print(f"       {name} says:", markup=False, highlight=False)
+                for line in service_lines(text, tail=3)[-3:]:
+                    self.console.print(f"         {line}", markup=False, highlight=False, style="red", soft_wrap=True)
 
 
 def service_lines(log: str, tail: int = 5) -> list[str]:

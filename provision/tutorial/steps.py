@@ -329,7 +329,7 @@ TUTORIAL: tuple[Step, ...] = (
         on_change=OnChange(("/etc/nginx/sites-available/myproject",), ("sudo service nginx restart",)),
         uses_service=True,
         # nginx says why it cannot reach the app (`connect() to unix:… failed (13: Permission denied)`)
-        logs=(("nginx's error log", "tail -n 20 /var/log/nginx/error.log"),),
+        logs=(("nginx's error log", "tail -n 3 /var/log/nginx/error.log"),),
     ),
 )
 
