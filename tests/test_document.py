@@ -140,7 +140,7 @@ def test_a_bad_tutorial_file_is_one_line_and_exit_2(
     make(path)
     with pytest.raises(UsageError, match=re.escape(said)):
         load(path, tmp_path / "state", APP)
-    for command in ("plan", "up", "port"):
+    for command in ("plan", "up", "matrix", "port"):
         args = [command, str(path)] if command == "port" else [command, "--tutorial", str(path)]
         assert cli.main([*args, "--target", "podman", "--workdir", str(tmp_path / "w")]) == 2
         err = capsys.readouterr().err
