@@ -11,7 +11,7 @@ do not run; both are listed. Every step, command and file cites the text's file 
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from provision.errors import UsageError
@@ -129,102 +129,106 @@ def _checked_path(path: str, line: int, name: str) -> str:
     return path
 
 
-def _last_blocks(blocks: list[Block]) -> dict[str, Block]:
-    """The block that shows each file whole (the last one shown), by its path in the catalogue's words."""
-    return {drift.TUTORIAL_WORDS.expand(b.path): b for b in blocks if b.kind is Kind.FILE and b.path}
+def _words(path: str) -> str:
+    """A path as the catalogue compares it: in the tutorial's words, `~` expanded."""
+    return drift.TUTORIAL_WORDS.expand(path)
+
+
+@dataclass
+class _Mapping:
+    """The text being mapped: its blocks and commands, and the files written so far."""
+
+    name: str
+    blocks: list[Block]
+    raw: dict[int, str]  # each command's line -> the command as the text writes it
+    target: Path  # where the text's files go, under the catalogue's artifact names
+    contents: dict[str, str] = field(default_factory=dict)  # guest path -> content, as the text shows it
+
+    def write(self, artifact: str, path: str, block: Block) -> None:
+        content = "\n".join(block.lines) + "\n"
+        self.contents[path] = content
+        dest = self.target / artifact
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(in_placeholders(content, python=artifact.endswith(".py")), encoding="utf-8")
+
+    def file(self, step: Step, pair: drift.Pair, opened: str, shown: list[Block]) -> tuple[File, int] | None:
+        """The file an editor call of the text opens, written from the last block that shows it; None
+        when no block does. `shown` collects every block of it."""
+        assert pair.line is not None
+        opened = _checked_path(opened, pair.line, self.name)
+        blocks = [b for b in self.blocks if b.kind is Kind.FILE and b.path and _words(b.path) == _words(opened)]
+        shown += blocks
+        if not blocks:
+            return None
+        editors = {drift.config_line(_words(f.editor_command)): f for f in step.files}
+        known = editors.get(pair.want or "")
+        artifact = known.artifact if known else f"text-line-{pair.line}"
+        self.write(artifact, _words(opened), blocks[-1])
+        return File(opened, artifact, sudo=self.raw[pair.line].split()[0] == "sudo"), blocks[-1].line
+
+    def step(self, step: Step, pairs: list[drift.Pair]) -> tuple[Step, Shown]:
+        """`step` with the commands and files the text shows for it, and where it shows them."""
+        serves = {drift.config_line(s.command): s for s in step.run if isinstance(s, Serve)}
+        # A server the text starts differently (`--http :8080`) is still the step's server: the
+        # first command the text adds in its place starts it.
+        kept = {p.want for p in pairs if p.got is not None}
+        unpaired = [s for want, s in serves.items() if want not in kept]
+        files: list[File] = []
+        run: list[str | Serve] = []
+        cites: list[tuple[str, int]] = []
+        run_lines: list[int] = []
+        editors: list[int] = []
+        blocks: list[Block] = []
+        for p in pairs:
+            if p.got is None or p.line is None:
+                continue  # dropped: it does not run
+            text = self.raw[p.line]
+            if (opened := editor_target(text)) is not None:
+                editors.append(p.line)
+                if (written := self.file(step, p, opened, blocks)) is not None:
+                    files.append(written[0])
+                    cites.append((opened, written[1]))
+                continue
+            serve = serves.get(p.want) if p.want is not None else unpaired.pop(0) if unpaired else None
+            command = in_placeholders(text)
+            cites.append((command, p.line))
+            run_lines.append(p.line)
+            run.append(Serve(command, serve.port) if serve else command)
+        first = min(run_lines + editors, default=0)
+        mapped = replace(step, files=tuple(files), run=tuple(run), cite=Cite(self.name, first, tuple(cites)))
+        return mapped, Shown(tuple(run_lines), tuple(editors), tuple(blocks))
 
 
 def load(path: Path, workdir: Path, app: Path) -> Document:
     """Map the tutorial at `path` onto the catalogue; its files go to `workdir`/tutorial-app (a copy
     of `app` first, so the platforms' own files are there too)."""
-    name = path.name
     blocks = read(read_text(path))
     commands = [c for b in blocks for c in b.commands]
-    raw = {c.line: c.text for c in commands}
-    shown = [(drift.config_line(c.text), c.line) for c in commands]
-    shown = [(c, n) for c, n in shown if c]
+    shown = [(line, c.line) for c in commands if (line := drift.config_line(c.text))]
     pairs = drift.align(drift.SHOWN_STEPS, shown)
-    files = _last_blocks(blocks)
-
     target = workdir / "tutorial-app"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(app, target)
-    contents: dict[str, str] = {}  # guest path (catalogue words) -> content, as the text shows it
+    text = _Mapping(path.name, blocks, {c.line: c.text for c in commands}, target)
 
-    def write(artifact: str, file_path: str, block: Block) -> None:
-        content = "\n".join(block.lines) + "\n"
-        contents[file_path] = content
-        dest = target / artifact
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(in_placeholders(content, python=artifact.endswith(".py")), encoding="utf-8")
-
-    by_step: dict[str, list[drift.Pair]] = {}
-    for p in pairs:
-        by_step.setdefault(p.step, []).append(p)
-    added = tuple(f"step {p.step}: `{raw[p.line]}` ({name} line {p.line})" for p in pairs if p.want is None and p.line)
-    dropped = tuple(f"step {p.step}: `{p.want}`" for p in pairs if p.got is None)
-
-    steps = []
+    steps: list[Step] = []
     shown_at: dict[str, Shown] = {}
     for step in TUTORIAL:
         if step.as_root:  # the prerequisite: delegated to another guide, no block shows it
             steps.append(step)
             continue
-        mine = by_step.get(step.id, [])
-        editor_of = {drift.config_line(drift.TUTORIAL_WORDS.expand(f.editor_command)): f for f in step.files}
-        serves = {drift.config_line(s.command): s for s in step.run if isinstance(s, Serve)}
-        # A server the text starts differently (`--http :8080`) is still the step's server: the
-        # first command the text adds in its place starts it.
-        kept = {p.want for p in mine if p.got is not None}
-        unpaired = [s for want, s in serves.items() if want not in kept]
-        step_files: list[File] = []
-        run: list[str | Serve] = []
-        cites: list[tuple[str, int]] = []
-        lines: list[int] = []  # of every block of the step, editor calls included
-        editors: list[int] = []
-        file_blocks: list[Block] = []
-        for p in mine:
-            if p.got is None or p.line is None:
-                continue  # dropped: it does not run
-            text = raw[p.line]
-            lines.append(p.line)
-            opened = editor_target(text)
-            if opened is not None:
-                opened = _checked_path(opened, p.line, name)
-                editors.append(p.line)
-                expanded = drift.TUTORIAL_WORDS.expand(opened)
-                file_blocks += [b for b in blocks if b.path and drift.TUTORIAL_WORDS.expand(b.path) == expanded]
-                known = editor_of.get(p.want or "")
-                artifact = known.artifact if known else f"text-line-{p.line}"
-                block = files.get(drift.TUTORIAL_WORDS.expand(opened))
-                if block is None:
-                    continue  # opened but never shown: nothing to write
-                write(artifact, drift.TUTORIAL_WORDS.expand(opened), block)
-                step_files.append(File(opened, artifact, sudo=text.split()[0] == "sudo"))
-                cites.append((opened, block.line))
-                continue
-            serve = serves.get(p.want) if p.want is not None else unpaired.pop(0) if unpaired else None
-            command = in_placeholders(text)
-            cites.append((command, p.line))
-            run.append(Serve(command, serve.port) if serve else command)
-        run_lines = tuple(n for n in lines if n not in editors)
-        shown_at[step.id] = Shown(run_lines, tuple(editors), tuple(file_blocks))
-        steps.append(
-            replace(
-                step,
-                files=tuple(step_files),
-                run=tuple(run),
-                cite=Cite(name, min(lines), tuple(cites)) if lines else Cite(name, 0),
-            )
-        )
-    ported = tuple(_ports_from(s, contents) for s in steps)
+        mapped, shown_at[step.id] = text.step(step, [p for p in pairs if p.step == step.id])
+        steps.append(mapped)
+    added = tuple(
+        f"step {p.step}: `{text.raw[p.line]}` ({text.name} line {p.line})" for p in pairs if p.want is None and p.line
+    )
     return Document(
-        name,
-        ported,
-        target,
-        {SOCKET_CLAIM.id: socket_claim(contents)},
-        added,
-        dropped,
-        shown_at,
-        raw,
+        name=text.name,
+        steps=tuple(_ports_from(s, text.contents) for s in steps),
+        app=target,
+        claims={SOCKET_CLAIM.id: socket_claim(text.contents)},
+        added=added,
+        dropped=tuple(f"step {p.step}: `{p.want}`" for p in pairs if p.got is None),
+        shown=shown_at,
+        lines=text.raw,
     )
