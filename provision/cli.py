@@ -3,6 +3,7 @@
 import argparse
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -16,7 +17,7 @@ from provision.guests.targets import default_target, get_driver, target_kind
 from provision.platforms import Mode
 from provision.reports.record import Report
 from provision.reports.terminal import show
-from provision.tutorial import drift
+from provision.tutorial import document, drift
 from provision.tutorial.params import Params
 from provision.tutorial.steps import COMMAND_BUDGET, INSTALL_BUDGET, TUTORIAL
 
@@ -50,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
         "matrix": "rehearse every platform the target boots, at once, in audit mode; then the accuracy matrix",
         "verify": "run the acceptance checks (tests/test_acceptance.py) on the rehearsed guest, without rehearsing",
         "faults": "inject faults into the rehearsed service; report each as a finding about the tutorial's deploy",
+        "port": "write a tutorial's text with a platform's deviations in its own blocks (--check: prove it on a guest)",
     }
     for name, help_ in guest_cmds.items():
         s = sub.add_parser(name, help=help_)
@@ -79,13 +81,27 @@ def parser() -> argparse.ArgumentParser:
                 "--destroy", choices=commands.DESTROY, default="never",
                 help="remove the guest after the rehearsal: never (default), when it passed, or always (CI)",
             )  # fmt: skip
-        if name in ("up", "apply", "plan"):
-            s.add_argument("--mode", type=Mode, default=Mode.ADAPTED, choices=list(Mode))
+        if name == "port":
+            s.add_argument("tutorial", type=Path, metavar="FILE", help="the tutorial's text (Markdown)")
+            s.add_argument("-o", dest="output", type=Path, help="where to write it (default: FILE.<platform>.md)")
+            s.add_argument(
+                "--check", action="store_true",
+                help="then prove it: `up --tutorial OUT --mode literal` passes with no deviation, and drift of "
+                "OUT against the platform's adapted plan is faithful",
+            )  # fmt: skip
+        if name in ("up", "apply", "plan", "port"):
+            if name != "port":
+                s.add_argument("--mode", type=Mode, default=Mode.ADAPTED, choices=list(Mode))
             s.add_argument("--user", default=Params.user, help="the tutorial's `user`")
             s.add_argument("--server-name", default=Params.server_name, help="the tutorial's `server_domain_or_IP`")
             s.add_argument(
                 "--app", type=Path, default=Params.app, help="the tutorial's files: app/ (default), or your copy of it"
             )
+        if name in ("up", "apply", "plan", "matrix"):
+            s.add_argument(
+                "--tutorial", type=Path, metavar="FILE",
+                help="rehearse this tutorial's text (Markdown): its commands and files, on the catalogue's steps",
+            )  # fmt: skip
         if name in ("up", "apply"):
             s.add_argument(
                 "--timeout", type=timeout_arg, action="append", default=[], metavar="[STEP=]SECONDS",
@@ -124,21 +140,28 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         # Validated before anything touches a guest: these values reach root's shell and nginx.
         params = None
-        if args.command in ("up", "apply", "plan"):
+        if args.command in ("up", "apply", "plan", "port"):
             params = Params(user=args.user, server_name=args.server_name, app=args.app.resolve())
         kind = target_kind(args.target)
+        tutorial: Path | None = getattr(args, "tutorial", None)
         if args.command == "matrix":
             prerequisites.require(kind, "chromium")  # the browser claim's, before any guest is touched
-            return commands.matrix(args.target, kind, args.workdir, console)
+            text = document.load(tutorial, args.workdir, Params.app) if tutorial else None
+            return commands.matrix(args.target, kind, args.workdir, console, text)
         platform = platforms.for_target(kind, args.platform)
-        if params is not None:
-            check_artifacts(platform, args.mode, params)
         out = state_dir(args.workdir, args.target, platform.name)
+        text = None
+        if params is not None and args.command != "port":  # port reads its text, then the one it writes
+            if tutorial is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                text = document.load(tutorial, out, params.app)
+                params = replace(params, app=text.app)
+            check_artifacts(platform, args.mode, params, text)
         out.mkdir(parents=True, exist_ok=True)
         driver = get_driver(args.target, platform.guest, out, caches=getattr(args, "caches", True))
         if args.command in ("up", "apply"):  # the driver checked its own tools
             prerequisites.require(kind, "chromium")
-        done = commands.ON_A_GUEST[args.command](Session(args, console, platform, driver, out, params))
+        done = commands.ON_A_GUEST[args.command](Session(args, console, platform, driver, out, params, text))
         if isinstance(done, int):
             return done
         write_reports(done, out)
@@ -146,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         show(done, console)
         if (failed := done.failed_step) is not None:
             print(
-                f"rehearse: step {failed.id} ({failed.title}) failed: {failed.error} (log: {done.log})", file=sys.stderr
+                f"rehearse: {failed.where} ({failed.title}) failed: {failed.error} (log: {done.log})", file=sys.stderr
             )
             return 1
         return 0

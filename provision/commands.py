@@ -8,10 +8,11 @@ import argparse
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from provision.guests.targets import get_driver
 from provision.guests.transport import DEFAULT_TIMEOUT, Guest
 from provision.layout import checkout
 from provision.platforms import Mode, Platform
+from provision.platforms.port import port as port_text
 from provision.rehearsal.claims import Context
 from provision.rehearsal.dryrun import dry_run, show_plan
 from provision.rehearsal.faults import FAULTS, run_faults
@@ -33,8 +35,10 @@ from provision.reports import history
 from provision.reports.htmlpage import write_html
 from provision.reports.junit import write_junit
 from provision.reports.matrix import matrix_table, write_matrix
-from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict
+from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict, write_atomically
 from provision.reports.terminal import StepProgress, faults_table, show, show_fault, step_line
+from provision.tutorial import drift
+from provision.tutorial.document import Document, load, read_text
 from provision.tutorial.params import Params
 from provision.tutorial.steps import TUTORIAL
 
@@ -50,9 +54,9 @@ def should_destroy(policy: str, outcome: Outcome) -> bool:
     return policy == "always" or (policy == "passing" and outcome == Outcome.PASSED)
 
 
-def check_artifacts(platform: Platform, mode: Mode, params: Params) -> None:
+def check_artifacts(platform: Platform, mode: Mode, params: Params, text: Document | None = None) -> None:
     """Every file the plan writes must be in the app directory, before any guest is touched."""
-    names = {f.artifact for p in platform.plan(mode) for step in (p.step, p.original) for f in step.files}
+    names = {f.artifact for p in platform.plan(mode, text) for step in (p.step, p.original) for f in step.files}
     if missing := sorted(n for n in names if not (params.app / n).is_file()):
         raise UsageError(f"app directory {str(params.app)!r} lacks the tutorial's {', '.join(missing)}")
 
@@ -75,6 +79,7 @@ class Session:
     driver: Driver
     out: Path
     params: Params | None  # up, apply, plan: validated before anything touches the guest
+    text: Document | None = None  # `--tutorial`: the text whose commands and files run
 
     def lock(self) -> AbstractContextManager[Path]:
         """One writer per guest (of this checkout)."""
@@ -95,8 +100,10 @@ def run_steps(
     progress: Callable[[StepResult], None],
     watch: Callable[[str, Callable[[], str]], None] = lambda command, peek: None,
     timeouts: Mapping[str, float] | None = None,
+    text: Document | None = None,
 ) -> Report:
-    """Rehearse `platform` in `mode` on the driver's running guest; the record goes to `out`."""
+    """Rehearse `platform` in `mode` on the driver's running guest (the catalogue, or a tutorial's
+    `text`); the record goes to `out`."""
     ctx = Context(
         guest=Guest(driver.host_spec(), out / "rehearsal.log"),
         params=params,
@@ -109,8 +116,9 @@ def run_steps(
     history.keep(out)  # the last run's record, before this one replaces it: kept even if that run was killed
     history.prune(out)
     return rehearse(
-        ctx, platform, mode, target=driver.target, report_path=report_path, progress=progress, caches=driver.caches()
-    )
+        ctx, platform, mode,
+        target=driver.target, report_path=report_path, progress=progress, caches=driver.caches(), text=text,
+    )  # fmt: skip
 
 
 def up_or_apply(s: Session) -> Report:
@@ -119,11 +127,15 @@ def up_or_apply(s: Session) -> Report:
     with s.lock():
         if s.args.command == "up":
             s.driver.up()
-        s.console.print(f"rehearsing {len(TUTORIAL)} steps: {s.platform.name} ({s.args.mode}) on {s.driver.target}")
+        source = f" of {s.text.name}" if s.text else ""
+        s.console.print(
+            f"rehearsing {len(TUTORIAL)} steps{source}: {s.platform.name} ({s.args.mode}) on {s.driver.target}",
+            markup=False, highlight=False,
+        )  # fmt: skip
         progress = StepProgress(s.console)
         report = run_steps(
             s.driver, s.platform, s.params, s.args.mode, s.out,
-            progress=progress, watch=progress.command, timeouts=dict(s.args.timeout),
+            progress=progress, watch=progress.command, timeouts=dict(s.args.timeout), text=s.text,
         )  # fmt: skip
         if s.args.command == "up" and should_destroy(s.args.destroy, report.status):
             s.driver.destroy()
@@ -136,7 +148,7 @@ def plan(s: Session) -> int:
     with s.lock():
         s.running("plan against")
         ctx = Context(Guest(s.driver.host_spec(), s.out / "plan.log"), s.params)
-        show_plan(dry_run(ctx, s.platform, s.args.mode), s.console)
+        show_plan(dry_run(ctx, s.platform, s.args.mode, s.text), s.console)
     return 0
 
 
@@ -257,9 +269,11 @@ def faults(s: Session) -> int:
     return 0
 
 
-def matrix(target: str, kind: str, workdir: Path, console: Console) -> int:
+def matrix(target: str, kind: str, workdir: Path, console: Console, text: Document | None = None) -> int:
     """Every platform `kind` boots, each on its own guest and state directory, at once (threads: the
-    work is in the guests), each in audit mode; then the steps x platforms matrix."""
+    work is in the guests), each in audit mode (the catalogue, or a tutorial's `text`); then the
+    steps x platforms matrix."""
+    params = Params(app=text.app) if text is not None else Params()
     chosen = [p for p in platforms.PLATFORMS.values() if kind in p.targets]
     console.print(f"rehearsing {', '.join(p.name for p in chosen)} at once (audit) on {target}")
 
@@ -270,7 +284,7 @@ def matrix(target: str, kind: str, workdir: Path, console: Console) -> int:
         with exclusive(f"{target}-{platform.name}"):
             driver.up()
             lines = partial(step_line, console, prefix=platform.name)
-            report = run_steps(driver, platform, Params(), Mode.AUDIT, out, progress=lines)
+            report = run_steps(driver, platform, params, Mode.AUDIT, out, progress=lines, text=text)
         write_reports(report, out)
         return report
 
@@ -285,6 +299,55 @@ def matrix(target: str, kind: str, workdir: Path, console: Console) -> int:
     return 1 if any(r.failed_step for r in reports) else 0
 
 
+def port(s: Session) -> int:
+    """`rehearse port`: the text with the platform's deviations written into its blocks; `--check`
+    proves it: a literal rehearsal of it passes with no deviation, and its drift against the
+    platform's adapted plan is faithful."""
+    assert s.params is not None
+    source: Path = s.args.tutorial
+    out_file: Path = s.args.output or source.with_name(f"{source.stem}.{s.platform.name}.md")
+    markdown = read_text(source)
+    ported, steps = port_text(markdown, load(source, s.out, s.params.app), s.platform)
+    write_atomically(out_file, ported)
+    print(f"ported {source} to {s.platform.name}: {out_file} (steps rewritten: {', '.join(steps) or 'none'})")
+    if not s.args.check:
+        return 0
+    started = time.monotonic()
+    # A guest of its own, new: literal mode's verdict must not depend on what an earlier run left.
+    spec = replace(s.platform.guest, name=f"{s.platform.name}-port")
+    check_out = state_dir(s.args.workdir, s.args.target, spec.name)
+    check_out.mkdir(parents=True, exist_ok=True)
+    text = load(out_file, check_out, s.params.app)
+    params = replace(s.params, app=text.app)
+    check_artifacts(s.platform, Mode.LITERAL, params, text)
+    driver = get_driver(s.args.target, spec, check_out)
+    with exclusive(f"{s.args.target}-{spec.name}"):
+        driver.destroy()
+        driver.up()
+        s.console.print(f"rehearsing {out_file.name}: {s.platform.name} (literal) on a new guest", markup=False)
+        progress = StepProgress(s.console)
+        report = run_steps(
+            driver, s.platform, params, Mode.LITERAL, check_out, progress=progress, watch=progress.command, text=text
+        )
+        if report.status == Outcome.PASSED:
+            driver.destroy()  # a failed one stays for inspection
+    write_reports(report, check_out)
+    show(report, s.console)
+    adapted = [p.step for p in s.platform.plan(Mode.ADAPTED) if not p.step.as_root]
+    findings = drift.check(ported, adapted)
+    print(f"drift of {out_file.name} against {s.platform.name}'s adapted plan:")
+    print(drift.format_findings(findings))
+    passed = report.status == Outcome.PASSED and not report.deviated and not findings
+    verdict = "passed" if passed else "failed"
+    print(
+        f"port check: {verdict} in {time.monotonic() - started:.1f} s: literal rehearsal {report.status} "
+        f"with {len(report.deviated)} deviations, drift {'faithful' if not findings else f'{len(findings)} findings'}"
+    )
+    if (failed := report.failed_step) is not None:
+        print(f"rehearse: {failed.where} ({failed.title}) failed: {failed.error} (log: {report.log})", file=sys.stderr)
+    return 0 if passed else 1
+
+
 # The commands on one guest; `report`, `up` and `apply` give a Report for the CLI to render and judge.
 ON_A_GUEST: Mapping[str, Callable[[Session], int | Report]] = {
     "up": up_or_apply,
@@ -296,4 +359,5 @@ ON_A_GUEST: Mapping[str, Callable[[Session], int | Report]] = {
     "login": login,
     "verify": verify,
     "faults": faults,
+    "port": port,
 }

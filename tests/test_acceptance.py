@@ -5,18 +5,17 @@ and the files are compared with the tutorial's own code blocks, not with the cop
 """
 
 import time
-from pathlib import Path
 
 import pytest
 from job_to_unit import unit_lines
+from renderings import seed_text
 
 from provision.platforms import Mode
-from provision.tutorial.drift import Block, file_blocks, normalize
+from provision.tutorial.drift import file_blocks, normalize
 from provision.tutorial.params import PAGE, Params
+from provision.tutorial.reader import Block
 
 pytestmark = pytest.mark.guest
-
-TUTORIAL_TEXT = Path(__file__).parent / "fixtures" / "faithful.md"
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +55,8 @@ def as_shown(text: str, block: Block, path: str) -> tuple[tuple[str, ...], tuple
 
 @pytest.fixture(scope="module")
 def shown() -> dict[str, Block]:
-    """The tutorial's own code blocks (its Markdown, as a fixture), by the path each file is written to."""
-    return file_blocks(TUTORIAL_TEXT.read_text(encoding="utf-8"))
+    """The tutorial's own code blocks (the seed's), by the path each file is written to."""
+    return file_blocks(seed_text())
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,10 @@
-"""The drift check against Markdown fixtures: a faithful copy of the tutorial's code blocks, and
-copies with planted differences (each fixture's heading names what was planted)."""
-
-import os
-from pathlib import Path
+"""The drift check over renderings of the seed tutorial made at test time, faithful and with planted
+mutations (each must be reported at the step it touches, and nothing else)."""
 
 import pytest
+from renderings import MUTATIONS, RENDERINGS, seed_path, seed_text
 
-from provision.layout import PROJECT
-from provision.tutorial.drift import Finding, check, check_file, code_blocks, format_findings, main
-
-FIXTURES = Path(__file__).parent / "fixtures"
-FAITHFUL = FIXTURES / "faithful.md"
-# The real tutorial, saved beside the checkout (CI clones into another folder, with shared/ beside it).
-SEEDS = PROJECT.parent / "shared" / "seeds"
-SEED_FILES = sorted(SEEDS.glob("*.txt"))
+from provision.tutorial.drift import Finding, check, check_file, format_findings, main
 
 
 def kinds(findings: list[Finding]) -> list[tuple[str, str | None, str]]:
@@ -21,61 +12,39 @@ def kinds(findings: list[Finding]) -> list[tuple[str, str | None, str]]:
 
 
 def edited(old: str, new: str) -> str:
-    """The faithful fixture with `old`, which must occur exactly once, replaced."""
-    text = FAITHFUL.read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{old!r} must occur once in the faithful fixture"
+    """The seed with `old`, which must occur exactly once, replaced."""
+    text = seed_text()
+    assert text.count(old) == 1, f"{old!r} must occur once in the seed"
     return text.replace(old, new)
 
 
-def test_faithful_fixture_has_no_findings() -> None:
-    # Covers the incremental blocks (4 ini, 3 upstart, 2 nginx), the placeholder words and the
-    # translator-style trailing comments.
-    assert check_file(FAITHFUL) == []
+def test_the_real_tutorial_is_faithful() -> None:
+    """Covers the incremental blocks (4 ini, 3 upstart, 2 nginx), the placeholder words and the
+    translator's trailing comments."""
+    assert check_file(seed_path()) == []
 
 
-def test_changed_ports_are_found() -> None:
-    findings = check_file(FIXTURES / "changed_port.md")
-    assert kinds(findings) == [
-        ("differs", "6.1", "uwsgi --socket 0.0.0.0:8000 --protocol=http -w wsgi"),
-        ("differs", "8.1", "/etc/nginx/sites-available/myproject"),  # the partial block
-        ("differs", "8.1", "/etc/nginx/sites-available/myproject"),  # the complete block
-    ]
-    command, partial, final = findings
-    assert "+uwsgi --socket 0.0.0.0:8001 --protocol=http -w wsgi" in command.detail.splitlines()
-    assert partial.detail == "partial block: +listen 8080;"
-    assert {"-listen 80;", "+listen 8080;"} <= set(final.detail.splitlines())
-    assert (partial.line, final.line) == (166, 173)
+@pytest.mark.parametrize("rendering", RENDERINGS)
+def test_every_rendering_is_faithful(rendering: str) -> None:
+    assert check(RENDERINGS[rendering](seed_text())) == []
 
 
-def test_missing_blocks_are_found() -> None:
-    assert kinds(check_file(FIXTURES / "missing_block.md")) == [
-        ("missing", "8.3", "sudo nginx -t"),
-        ("missing", "5.3", "~/myproject/wsgi.py"),
-    ]
+@pytest.mark.parametrize("mutation", MUTATIONS)
+@pytest.mark.parametrize("rendering", RENDERINGS)
+def test_every_mutation_is_reported_at_its_step(rendering: str, mutation: str) -> None:
+    edit, expected = MUTATIONS[mutation]
+    findings = check(RENDERINGS[rendering](edit(seed_text())))
+    assert {(f.kind, f.step) for f in findings} == expected
 
 
-def test_extra_blocks_are_found() -> None:
-    findings = check_file(FIXTURES / "extra_block.md")
-    assert kinds(findings) == [
-        ("extra", None, "python block"),
-        ("extra", None, "sudo ufw allow 'Nginx Full'"),
-    ]
-    assert [f.line for f in findings] == [35, 205]
-
-
-@pytest.mark.parametrize("seed", SEED_FILES or [None], ids=lambda seed: seed.name if seed else "no-seed")
-def test_the_real_tutorial_is_faithful(seed: Path | None) -> None:
-    """The one test that reads the article itself: under CI a missing seed fails, so drift cannot go unseen."""
-    if seed is None:
-        missing = f"no seed tutorial (*.txt) in {SEEDS}"
-        if os.environ.get("CI"):  # any CI sets it (true, 1, yes...): there the seed must be present
-            pytest.fail(f"{missing}: CI must provide shared/seeds/ beside the checkout", pytrace=False)
-        pytest.skip(missing)
-    assert check_file(seed) == []
+def test_a_changed_port_is_shown_as_a_diff_at_its_line() -> None:
+    text = edited("uwsgi --socket 0.0.0.0:8000", "uwsgi --socket 0.0.0.0:8001")
+    [finding] = check(text)
+    assert finding.line is not None and "uwsgi --socket 0.0.0.0:8001" in text.splitlines()[finding.line - 1]
+    assert "+uwsgi --socket 0.0.0.0:8001 --protocol=http -w wsgi" in finding.detail.splitlines()
 
 
 def test_a_file_block_with_a_changed_first_line_is_matched_by_the_editor_call() -> None:
-    # Its first line no longer names the file, but it follows `nano ~/myproject/wsgi.py`.
     text = edited("from myproject import application\n", "from myproject import application as app\n")
     [finding] = check(text)
     assert (finding.kind, finding.step, finding.what) == ("differs", "5.3", "~/myproject/wsgi.py")
@@ -103,27 +72,23 @@ def test_a_partial_block_with_a_line_the_file_lacks_differs() -> None:
     assert (finding.kind, finding.step, finding.detail) == ("differs", "6.2", "partial block: +plugin = python")
 
 
-def test_code_blocks_reads_tilde_fences_tags_and_an_unclosed_fence() -> None:
-    markdown = "text\n~~~ Bash\nls\n```\n~~~\n\n````\n```\nunclosed\n"
-    blocks = code_blocks(markdown)
-    assert [(b.lang, b.lines, b.line) for b in blocks] == [
-        ("bash", ("ls", "```"), 2),  # a backtick line does not close a tilde fence
-        ("", ("```", "unclosed"), 7),  # a shorter fence does not close a longer one
-    ]
+def test_a_file_the_catalogue_lacks_is_extra() -> None:
+    text = seed_text() + "\n```bash\nsudo nano /etc/motd\n```\n\n```\nWelcome\n```\n"
+    assert kinds(check(text)) == [("extra", None, "/etc/motd"), ("extra", "8.4", "sudo nano /etc/motd")]
 
 
-def test_report_prints_and_returns_the_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(FAITHFUL) == 0
+def test_report_prints_and_returns_the_exit_status(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    assert main(seed_path()) == 0
     assert capsys.readouterr().out.startswith("faithful:")
-    assert main(FIXTURES / "missing_block.md") == 1
-    assert capsys.readouterr().out.splitlines() == [
-        "missing  step 8.3  sudo nginx -t: no code block shows it",
-        "missing  step 5.3  ~/myproject/wsgi.py: no code block shows app/wsgi.py",
-    ]
+    edit, _ = MUTATIONS["nginx-t-dropped"]
+    dropped = tmp_path / "dropped.md"
+    dropped.write_text(edit(seed_text()), encoding="utf-8")
+    assert main(dropped) == 1
+    assert capsys.readouterr().out.splitlines() == ["missing  step 8.3  sudo nginx -t: no code block shows it"]
 
 
 def test_format_findings_indents_the_diff_under_its_finding() -> None:
-    lines = format_findings(check_file(FIXTURES / "changed_port.md")).splitlines()
-    assert lines[0] == "differs  step 6.1  uwsgi --socket 0.0.0.0:8000 --protocol=http -w wsgi (line 69)"
+    lines = format_findings(check(edited("uwsgi --socket 0.0.0.0:8000", "uwsgi --socket 0.0.0.0:8001"))).splitlines()
+    assert lines[0].startswith("differs  step 6.1  uwsgi --socket 0.0.0.0:8000 --protocol=http -w wsgi (line ")
     assert "    +uwsgi --socket 0.0.0.0:8001 --protocol=http -w wsgi" in lines
     assert all(line.startswith(("differs", "    ")) for line in lines)

@@ -13,10 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from renderings import seed_path
 
 from provision.layout import PROJECT
-
-FAITHFUL = Path(__file__).parent / "fixtures" / "faithful.md"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +60,7 @@ def test_installed_tool_finds_its_files_through_the_package(site: Path, tmp_path
 
 
 def test_installed_drift_reads_the_shipped_files_from_an_empty_directory(site: Path, tmp_path: Path) -> None:
-    cp = installed(site, tmp_path, "-m", "provision.cli", "drift", str(FAITHFUL))
+    cp = installed(site, tmp_path, "-m", "provision.cli", "drift", str(seed_path()))
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert "every code block matches the catalogue" in cp.stdout
     assert list(tmp_path.iterdir()) == []  # drift keeps no state

@@ -788,3 +788,24 @@ def test_a_finished_run_is_not_mentioned_by_the_next(tmp_path: Path) -> None:
     first, _, _ = rehearsal(tmp_path)
     second, _, _ = rehearsal(tmp_path)
     assert (first.status, second.previous) == (Outcome.PASSED, "")
+
+
+NGINX_ERRORS = (
+    "2026/12/01 03:31:17 [crit] 4395#4395: *9 connect() to unix:/home/deploy/myproject/myproject.sock failed "
+    "(13: Permission denied) while connecting to upstream\n"
+    "2026/12/01 03:38:55 [crit] 7677#7677: *1 connect() to unix:/home/deploy/myproject/myproject.sock failed "
+    "(13: Permission denied) while connecting to upstream\n"
+)
+
+
+def test_a_502_quotes_the_latest_line_of_nginxs_error_log(tmp_path: Path) -> None:
+    answers = {
+        "http://127.0.0.1:80/": (1, "urllib.error.HTTPError: HTTP Error 502: Bad Gateway"),
+        "journalctl -u myproject": (0, "WSGI app 0 ready\n"),
+        "/var/log/nginx/error.log": (0, NGINX_ERRORS),
+    }
+    report, _, _ = rehearsal(tmp_path, answers)
+    failed = report.failed_step
+    assert failed is not None and failed.id == "8.4"
+    assert failed.error.endswith(f"; nginx's error log: {NGINX_ERRORS.splitlines()[-1]}")
+    assert failed.logs == {"nginx's error log": NGINX_ERRORS.strip()}

@@ -8,7 +8,9 @@ from typing import Any
 
 from provision.guests.driver import GuestSpec
 from provision.guests.image import ImageRecipe
-from provision.tutorial.steps import TUTORIAL, BrowserClaim, Claim, File, Serve, Step
+from provision.tutorial.document import Document
+from provision.tutorial.drift import TUTORIAL_WORDS, config_line
+from provision.tutorial.steps import TUTORIAL, BrowserClaim, Claim, File, OnChange, Serve, Step
 
 
 class Mode(StrEnum):
@@ -20,10 +22,18 @@ class Mode(StrEnum):
 
 
 def _describe(item: object) -> str:
+    """A step's field in the tutorial's words, never a Python repr."""
     match item:
         case Serve(command=text) | File(path=text) | Claim(text=text) | BrowserClaim(text=text):
             return text
+        case OnChange(paths=paths, run=run):
+            return f"after an edit to {', '.join(paths)}: {'; '.join(run)}"
     return str(item)
+
+
+def _commands(run: tuple[str | Serve, ...]) -> list[str]:
+    """A step's commands as compared: in the tutorial's words, comments and spacing aside."""
+    return [config_line(TUTORIAL_WORDS.expand(r.command if isinstance(r, Serve) else r)) for r in run]
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,21 @@ class Deviation:
 
     def apply(self, step: Step) -> Step:
         return replace(step, **self.changes)
+
+    def written_in(self, step: Step) -> bool:
+        """A text (a ported tutorial) already runs this deviation's commands and writes its files."""
+        shown = {"run": _commands(step.run), "files": [f.path for f in step.files]}
+        wanted = {
+            "run": _commands(self.changes.get("run", ())),
+            "files": [f.path for f in self.changes.get("files", ())],
+        }
+        texts = [name for name in ("run", "files") if name in self.changes]
+        return bool(texts) and all(shown[name] == wanted[name] for name in texts)
+
+    def structure(self, step: Step) -> Step:
+        """`step`, written in this platform's form by its text, with the deviation's probe, claims and
+        handler: what the text runs stays the text's."""
+        return replace(step, **{k: v for k, v in self.changes.items() if k not in ("run", "files")})
 
     def replaced(self, original: Step) -> dict[str, list[str]]:
         """What the deviation replaced, in the tutorial's words, so a report can show both sides."""
@@ -82,14 +107,21 @@ class Platform:
         """What a driver needs to make or reach this platform's guest."""
         return GuestSpec(self.name, self.image)
 
-    def plan(self, mode: Mode) -> tuple[PlannedStep, ...]:
-        """The catalogue as this platform runs it in `mode`."""
+    def plan(self, mode: Mode, text: Document | None = None) -> tuple[PlannedStep, ...]:
+        """The catalogue, or a tutorial's `text` mapped onto it, as this platform runs it in `mode`."""
+        claims = text.claims if text is not None else {}
         out = []
-        for original in TUTORIAL:
-            devs = () if mode is Mode.LITERAL else tuple(d for d in self.deviations if d.step == original.id)
+        for original in text.steps if text is not None else TUTORIAL:
+            mine = [d for d in self.deviations if d.step == original.id]
+            written = [d for d in mine if d.written_in(original)]  # not a deviation: the text's own form
             step = original
+            for dev in written:
+                step = dev.structure(step)
+            devs = () if mode is Mode.LITERAL else tuple(d for d in mine if d not in written)
             for dev in devs:
-                step = dev.apply(step)
+                step = replace(dev.apply(step), cite=original.cite)
+            if claims:
+                step = replace(step, claims=tuple(claims.get(c.id, c) for c in step.claims))
             out.append(
                 PlannedStep(
                     step,

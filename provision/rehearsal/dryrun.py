@@ -13,6 +13,7 @@ from rich.console import Console
 from provision.platforms import Mode, Platform
 from provision.rehearsal.claims import Context
 from provision.rehearsal.runner import Action, decide
+from provision.tutorial.document import Document
 from provision.tutorial.steps import Serve, Step
 
 
@@ -43,12 +44,12 @@ def file_diff(ctx: Context, step: Step) -> list[tuple[str, str]]:
     return out
 
 
-def dry_run(ctx: Context, platform: Platform, mode: Mode) -> list[Preview]:
+def dry_run(ctx: Context, platform: Platform, mode: Mode, text: Document | None = None) -> list[Preview]:
     """Each step of `platform` in `mode` as it would go now. Later steps are judged on the guest as it
     is: a step that would create what a later probe reads makes that later step `run` too (its probe
     does not hold yet), as in the real run."""
     previews, written = [], set[str]()
-    for planned in platform.plan(mode):
+    for planned in platform.plan(mode, text):
         step = planned.step
         diffs = file_diff(ctx, step)
         action = decide(ctx, step, changed=bool(diffs), written=written, skip_in_place=planned.skip_in_place)
@@ -68,7 +69,8 @@ def dry_run(ctx: Context, platform: Platform, mode: Mode) -> list[Preview]:
         if planned.try_literal_first:
             label = f"try as written, then {label}"
         changes = bool(diffs) or (action is not Action.NOTHING and not check)
-        expanded = [ctx.params.expand(c) for c in commands]
+        cite = step.cite
+        expanded = [ctx.params.expand(c) + (f"    ({cite.of(c)})" if cite else "") for c in commands]
         previews.append(Preview(step.id, step.title, label, changes, expanded, [d for _, d in diffs]))
     return previews
 

@@ -20,6 +20,7 @@ from provision.reports.record import (
     Status,
     StepResult,
 )
+from provision.tutorial.document import Document
 from provision.tutorial.steps import Serve, Step
 
 SERVE_POLL = 0.2  # seconds between looks at a starting server: a Flask dev server answers within ~1 s
@@ -29,9 +30,18 @@ class StepFailed(Exception):
     """A step's command, claim or probe failed; the message is the step's one-line verdict."""
 
 
-def _record(result: StepResult, r: Result) -> None:
+def _record(result: StepResult, r: Result, cite: str = "") -> None:
     decisive = decisive_lines(r.output) if r.exit_code != 0 else []
-    result.commands.append(CommandResult(r.command, r.exit_code, round(r.seconds, 2), r.tail(), decisive))
+    result.commands.append(CommandResult(r.command, r.exit_code, round(r.seconds, 2), r.tail(), decisive, cite))
+
+
+def _cite(step: Step, what: str) -> str:
+    """Where the tutorial's text shows `what` (a command or file path of `step`), when a text runs."""
+    return step.cite.of(what) if step.cite is not None else ""
+
+
+def _at(cite: str) -> str:
+    return f" ({cite})" if cite else ""
 
 
 def _run(ctx: Context, step: Step, line: str, *, live: bool = False) -> Result:
@@ -44,15 +54,17 @@ def _run(ctx: Context, step: Step, line: str, *, live: bool = False) -> Result:
     return ctx.guest.run(expanded, user=user, prelude=prelude, timeout=budget, live=live)
 
 
-def _must_succeed(result: StepResult, r: Result) -> None:
+def _must_succeed(result: StepResult, r: Result, cite: str = "") -> None:
     """Record a command of the step; a failing one ends the step."""
-    _record(result, r)
+    _record(result, r, cite)
     if r.timed_out:  # killed in the guest with its whole process group
-        raise StepFailed(f"`{r.command}` timed out after {r.timeout:g} s (killed in the guest)")
+        raise StepFailed(f"`{r.command}`{_at(cite)} timed out after {r.timeout:g} s (killed in the guest)")
     if r.exit_code != 0:
         said = result.commands[-1].decisive[:1]
         cause = "; the guest's network was unreachable" if network_unreachable(r.output) else ""
-        raise StepFailed(f"`{r.command}` exited {r.exit_code}" + "".join(f": {line}" for line in said) + cause)
+        raise StepFailed(
+            f"`{r.command}`{_at(cite)} exited {r.exit_code}" + "".join(f": {line}" for line in said) + cause
+        )
 
 
 def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
@@ -65,7 +77,7 @@ def serve(ctx: Context, item: Serve, step: Step, result: StepResult) -> None:
     log = f"{ctx.guest.workspace(ctx.params.user)}/serve-{item.port}.log"  # this run's alone: no stale evidence
     # job control on, so the background job keeps SIGINT (CTRL-C) instead of ignoring it
     start = _run(ctx, step, f"set -m; nohup {item.command} >{log} 2>&1 </dev/null & echo $!")
-    _record(result, start)
+    _record(result, start, _cite(step, item.command))
     if start.exit_code != 0:
         raise StepFailed(f"`{item.command}` did not start (exit {start.exit_code})")
     pid = start.output.strip().splitlines()[-1]
@@ -138,6 +150,8 @@ def apply_step(
         if ctx.guest.sync_file(path, ctx.params.artifact(f.artifact), user=ctx.params.user, sudo=f.sudo):
             changed = True
             result.files.append(path)
+        if cite := _cite(step, f.path):
+            result.file_cites[path] = cite
     action = decide(ctx, step, changed=changed, written=written, skip_in_place=skip_in_place)
     in_place = action is not Action.RUN
     if action is Action.HANDLER and step.on_change is not None:
@@ -149,7 +163,7 @@ def apply_step(
             if isinstance(item, Serve):
                 serve(ctx, item, step, result)
                 continue
-            _must_succeed(result, _run(ctx, step, item, live=True))
+            _must_succeed(result, _run(ctx, step, item, live=True), _cite(step, item))
         changed = changed or step.probe is not None
     effect = in_place or step.probe is None or _holds(ctx, step)
     # Claims before the probe's verdict: a claim that fails says more (its diff) than a probe's exit.
@@ -178,14 +192,25 @@ def literal_works(ctx: Context, planned: PlannedStep, result: StepResult) -> boo
     return True
 
 
-def _service_log(ctx: Context, platform: Platform, result: StepResult) -> None:
-    """A step whose failure may be the app service's: keep the service's own last log lines, and
-    give the step's one-line error their first decisive line (uWSGI's `unable to load app`, …)."""
-    r = ctx.guest.run(platform.expect.service_log, timeout=30)
-    result.service_log = r.tail(30)
-    said = decisive_lines(r.output, fallback=False)[:1]
+def _service_log(ctx: Context, platform: Platform, step: Step, result: StepResult) -> None:
+    """A step whose failure may be the app service's, or another server's: keep their own last log
+    lines, and give the step's one-line error the first decisive line of each (uWSGI's `unable to
+    load app`, nginx's `connect() to unix:… failed (13: Permission denied)`, …)."""
+    if step.uses_service:
+        r = ctx.guest.run(platform.expect.service_log, timeout=30)
+        result.service_log = r.tail(30)
+        _quote(result, "service log", decisive_lines(r.output, fallback=False)[:1])
+    for name, command in step.logs:
+        r = ctx.guest.run(command, timeout=30)
+        if r.output.strip():
+            result.logs[name] = r.tail(30)
+            # A server's log holds earlier runs too: its last decisive line is this one's.
+            _quote(result, name, decisive_lines(r.output)[-1:])
+
+
+def _quote(result: StepResult, name: str, said: list[str]) -> None:
     if said and said[0] not in result.error:
-        result.error += f"; service log: {said[0]}"
+        result.error += f"; {name}: {said[0]}"
 
 
 def _previous(report_path: Path) -> str:
@@ -213,10 +238,12 @@ def rehearse(
     report_path: Path,
     progress: Callable[[StepResult], None] = lambda s: None,
     caches: Sequence[str] = (),
+    text: Document | None = None,
 ) -> Report:
     """Run every step; stop at the first failure. The report on disk is kept current, so a run that
-    is killed leaves a partial report naming the step it was in; CTRL-C marks the step interrupted."""
-    plan = platform.plan(mode)
+    is killed leaves a partial report naming the step it was in; CTRL-C marks the step interrupted.
+    `text`: a tutorial's text, whose commands and files run instead of the catalogue's."""
+    plan = platform.plan(mode, text)
     report = Report(
         platform=platform.name,
         mode=mode,
@@ -227,7 +254,10 @@ def rehearse(
         previous=_previous(report_path),
         caches=list(caches),
         values={"user": ctx.params.user, "server_name": ctx.params.server_name, "app": str(ctx.params.app)},
-        steps=[StepResult(p.step.id, p.step.title) for p in plan],
+        steps=[StepResult(p.step.id, p.step.title, cite=str(p.step.cite or "")) for p in plan],
+        tutorial=text.name if text is not None else "",
+        added=list(text.added) if text is not None else [],
+        dropped=list(text.dropped) if text is not None else [],
     )
     if ctx.screenshot is not None:
         ctx.screenshot.unlink(missing_ok=True)  # a picture from an earlier run is no evidence of this one
@@ -275,8 +305,8 @@ def _steps(
                 apply_step(ctx, planned.step, result, skip_in_place=planned.skip_in_place, written=written)
         except (StepFailed, OSError) as e:
             result.status, result.error, report.status = Status.FAILED, str(e), Outcome.FAILED
-            if planned.step.uses_service:
-                _service_log(ctx, platform, result)
+            if planned.step.uses_service or planned.step.logs:
+                _service_log(ctx, platform, planned.step, result)
         except KeyboardInterrupt:
             result.status, report.status = Status.INTERRUPTED, Outcome.INTERRUPTED
             # The reader's CTRL-C stops the command; the transport's client dies, its guest side would not.

@@ -18,9 +18,10 @@ def _clean(text: str) -> str:
 def _outputs(step: StepResult) -> str:
     """What a CI reader needs to see why the step failed: the commands that did not exit 0."""
     failing = [c for c in step.commands if c.exit_code != 0] or step.commands
-    parts = [f"$ {c.command}\n[exit {c.exit_code}]\n{c.output_tail}" for c in failing]
+    parts = [f"$ {c.command}\n[exit {c.exit_code}{', ' + c.cite if c.cite else ''}]\n{c.output_tail}" for c in failing]
     if step.service_log:
         parts.append(f"the service's own log:\n{step.service_log}")
+    parts += [f"{name}:\n{text}" for name, text in step.logs.items()]
     return "\n\n".join(parts)
 
 
@@ -62,13 +63,22 @@ def junit_suite(report: Report) -> ET.Element:
             ET.SubElement(properties, "property", name=key, value=_clean(value))
     for cache in report.caches:
         ET.SubElement(properties, "property", name="cache", value=_clean(cache))
+    if report.tutorial:
+        ET.SubElement(properties, "property", name="tutorial", value=_clean(report.tutorial))
+    for name, commands in (("added", report.added), ("dropped", report.dropped)):
+        for command in commands:
+            ET.SubElement(properties, "property", name=name, value=_clean(command))
 
     failures = skipped = errors = 0
     for step in report.steps:
         case = _case(suite, "step", f"{step.id} {step.title}", step.seconds)
+        if step.cite:
+            ET.SubElement(ET.SubElement(case, "properties"), "property", name="cite", value=_clean(step.cite))
         if step.status == Status.FAILED:
             failures += 1
-            ET.SubElement(case, "failure", message=_clean(step.error or "step failed")).text = _clean(_outputs(step))
+            message = step.error or "step failed"
+            message = f"{step.where}: {message}" if step.cite else message
+            ET.SubElement(case, "failure", message=_clean(message)).text = _clean(_outputs(step))
         elif step.status == Status.NOT_REACHED:
             skipped += 1
             ET.SubElement(case, "skipped", message="not reached: an earlier step failed")

@@ -48,6 +48,7 @@ class CommandResult:
     seconds: float
     output_tail: str  # the last lines of stdout+stderr; the full text is in the log
     decisive: list[str] = field(default_factory=list)  # the lines of the whole output that say why it failed
+    cite: str = ""  # where the tutorial's text shows the command (`--tutorial`): "FILE line N"
 
 
 @dataclass
@@ -78,7 +79,15 @@ class StepResult:
     assumptions: list[str] = field(default_factory=list)  # what the harness answered for the reader
     error: str = ""
     service_log: str = ""  # the app service's own last log lines, when this step's failure may be its
+    logs: dict[str, str] = field(default_factory=dict)  # other servers' last log lines (nginx's error log), by name
     literal: str = ""  # audit mode, deviated steps: "works", or "fails: <why>" as the tutorial wrote it
+    cite: str = ""  # where the tutorial's text (`--tutorial`) shows the step: "FILE line N"
+    file_cites: dict[str, str] = field(default_factory=dict)  # guest path -> where the text shows its content
+
+    @property
+    def where(self) -> str:
+        """`step 6.1`, or `step 6.1 (FILE line 163)` when a tutorial's text runs."""
+        return f"step {self.id}" + (f" ({self.cite})" if self.cite else "")
 
 
 class Verdict(StrEnum):
@@ -122,6 +131,9 @@ class Report:
     values: dict[str, str] = field(default_factory=dict)
     steps: list[StepResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # `rehearse faults`, after a passed rehearsal
+    tutorial: str = ""  # `--tutorial`: the text's file name, whose commands and files ran
+    added: list[str] = field(default_factory=list)  # commands the text adds, each with its step and line
+    dropped: list[str] = field(default_factory=list)  # catalogue commands the text does not show (not run)
 
     @property
     def failed_step(self) -> StepResult | None:

@@ -29,7 +29,8 @@ MARKS = {
 def done(step: StepResult) -> str:
     """A finished step as one line (rich markup): its mark, id, title and seconds."""
     mark, style = MARKS[step.status]
-    return f"[{style}]{mark:<4}[/] {step.id:<4} {step.title:<52} {step.seconds:6.1f} s"
+    cite = f"  {escape(step.cite)}" if step.cite else ""
+    return f"[{style}]{mark:<4}[/] {step.id:<4} {escape(step.title):<52} {step.seconds:6.1f} s{cite}"
 
 
 class StepProgress:
@@ -105,6 +106,10 @@ class StepProgress:
                 self.console.print("       the service's own log says:", highlight=False)
                 for line in service_lines(step.service_log):
                     self.console.print(f"         {line}", markup=False, highlight=False, style="red", soft_wrap=True)
+            for name, text in step.logs.items():
+                self.console.print(f"       {name} says:", markup=False, highlight=False)
+                for line in service_lines(text, tail=3)[-3:]:
+                    self.console.print(f"         {line}", markup=False, highlight=False, style="red", soft_wrap=True)
 
 
 def service_lines(log: str, tail: int = 5) -> list[str]:
@@ -153,8 +158,11 @@ def verdict(report: Report) -> list[str]:
     lines += [f"  {s.id} as written {s.literal}" for s in report.steps if s.literal]
     if report.caches:
         lines.append(f"caches: {'; '.join(report.caches)}")
+    if report.tutorial:
+        lines.append(f"the text ({report.tutorial}) adds {len(report.added)} commands, drops {len(report.dropped)}")
+        lines += [f"  added, runs: {a}" for a in report.added] + [f"  dropped, not run: {d}" for d in report.dropped]
     if (failed := report.failed_step) is not None:
-        lines.append(f"{failed.status} at step {failed.id} ({failed.title}): {failed.error}")
+        lines.append(f"{failed.status} at {failed.where} ({failed.title}): {failed.error}")
     return lines
 
 

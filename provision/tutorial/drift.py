@@ -1,10 +1,11 @@
 """Drift check: does a tutorial's text still show what the step catalogue runs?
 
 The catalogue (`provision.steps.TUTORIAL`, literal, no platform deviations) is compared with the
-fenced code blocks of a Markdown tutorial. Shell blocks are aligned line by line with
-`Step.commands`; file blocks are compared with the `app/` artifacts, written in the tutorial's own
-placeholder words. A file the text grows over several blocks is judged by its last block; earlier
-blocks only have to be an ordered subset of the file.
+code blocks of a Markdown tutorial, as `provision.tutorial.reader` classifies them. Commands are
+aligned line by line with `Step.commands`; file blocks are compared with the `app/` artifacts,
+written in the tutorial's own placeholder words; blocks that only show output are not code. A file
+the text grows over several blocks is judged by its last block; earlier blocks only have to be an
+ordered subset of the file.
 """
 
 import difflib
@@ -15,20 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from markdown_it import MarkdownIt
-
 from provision.tutorial.params import Words
+from provision.tutorial.reader import Block, Kind, read
 from provision.tutorial.steps import TUTORIAL, File, Step
 
 # The words the tutorial prints where the reader puts their own values.
 TUTORIAL_WORDS = Words(user="user", server_name="server_domain_or_IP")
 
-SHELL_LANGS = frozenset({"bash", "sh", "shell", "console", "zsh"})
-
-_MARKDOWN = MarkdownIt("commonmark")
 # A comment starts at a `#` at a line's start or after whitespace, so `a#b` survives.
 _COMMENT = re.compile(r"(?:^|\s)#.*$")
-_EDITOR = re.compile(r"^(?:sudo )?nano (?P<path>\S+)$")
 # Two commands this alike are one command edited, rather than one removed and another added.
 _SAME_COMMAND = 0.6
 
@@ -45,15 +41,6 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Block:
-    """A fenced code block of the Markdown text."""
-
-    lang: str
-    lines: tuple[str, ...]
-    line: int  # 1-based line of the opening fence
-
-
-@dataclass(frozen=True)
 class _Expected:
     """A catalogue file, normalized and in the tutorial's placeholder words."""
 
@@ -63,18 +50,7 @@ class _Expected:
     lines: tuple[str, ...]
 
 
-def code_blocks(markdown: str) -> list[Block]:
-    """The fenced code blocks of `markdown`, in order, read as CommonMark reads them (indented
-    fences, tildes, blocks inside lists); an unclosed fence runs to the end."""
-    blocks = []
-    for token in _MARKDOWN.parse(markdown):
-        if token.type == "fence" and token.map is not None:
-            lang = token.info.split()[0].lower() if token.info.strip() else ""
-            blocks.append(Block(lang, tuple(token.content.splitlines()), token.map[0] + 1))
-    return blocks
-
-
-def _config_line(text: str) -> str:
+def config_line(text: str) -> str:
     """A shell or config line without its comment and with whitespace runs collapsed."""
     return " ".join(_COMMENT.sub("", text).split())
 
@@ -83,7 +59,7 @@ def normalize(lines: Iterable[str], python: bool) -> tuple[str, ...]:
     """Lines as compared: Python keeps its comments and blank lines (they are code and layout);
     config and shell lines lose comments, blank lines and whitespace differences."""
     if not python:
-        return tuple(c for c in map(_config_line, lines) if c)
+        return tuple(c for c in map(config_line, lines) if c)
     kept = [text.rstrip() for text in lines]
     while kept and not kept[-1]:
         kept.pop()
@@ -93,7 +69,7 @@ def normalize(lines: Iterable[str], python: bool) -> tuple[str, ...]:
 
 
 def _head(lines: Iterable[str]) -> str | None:
-    return next((c for c in map(_config_line, lines) if c), None)
+    return next((c for c in map(config_line, lines) if c), None)
 
 
 def _is_subsequence(part: Sequence[str], whole: Sequence[str]) -> bool:
@@ -117,23 +93,57 @@ def _expected_files(steps: Sequence[Step]) -> list[_Expected]:
     return out
 
 
-def _compare_commands(steps: Sequence[Step], shown: Sequence[tuple[str, int]]) -> list[Finding]:
-    """Align the text's command lines with the catalogue's, in order."""
-    expected = [(_config_line(TUTORIAL_WORDS.expand(c)), s.id) for s in steps for c in s.commands]
+@dataclass(frozen=True)
+class Pair:
+    """A catalogue command and the text's command aligned with it: both (the same, or one edited),
+    only the catalogue's (the text dropped it) or only the text's (it added one)."""
+
+    step: str  # the catalogue step; an added command belongs to the step shown just before it
+    want: str | None  # the catalogue's command, normalized, in the tutorial's words
+    got: str | None  # the text's command, normalized
+    line: int | None  # where the text shows it
+
+
+def catalogue_commands(steps: Sequence[Step]) -> list[tuple[str, str]]:
+    """(normalized command in the tutorial's words, step id) of every step, in order."""
+    return [(config_line(TUTORIAL_WORDS.expand(c)), s.id) for s in steps for c in s.commands]
+
+
+def align(steps: Sequence[Step], shown: Sequence[tuple[str, int]]) -> list[Pair]:
+    """The text's command lines (normalized, line) aligned in order with the catalogue's."""
+    expected = catalogue_commands(steps)
     matcher = difflib.SequenceMatcher(None, [c for c, _ in expected], [c for c, _ in shown], autojunk=False)
-    findings: list[Finding] = []
+    pairs: list[Pair] = []
     for tag, e1, e2, s1, s2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
         cat, txt = expected[e1:e2], shown[s1:s2]
+        if tag == "equal":
+            pairs += [Pair(step, want, got, line) for (want, step), (got, line) in zip(cat, txt, strict=True)]
+            continue
         paired = 0
         for (want, step), (got, line) in zip(cat, txt, strict=False):
             if difflib.SequenceMatcher(None, want, got).ratio() < _SAME_COMMAND:
                 break
-            findings.append(Finding("differs", step, want, _diff([want], [got], f"step {step}", line), line))
+            pairs.append(Pair(step, want, got, line))
             paired += 1
-        findings += [Finding("missing", step, want, "no code block shows it") for want, step in cat[paired:]]
-        findings += [Finding("extra", None, got, "the catalogue never runs it", line) for got, line in txt[paired:]]
+        pairs += [Pair(step, want, None, None) for want, step in cat[paired:]]
+        # What replaces a step's commands is that step's; an insertion belongs to the step before it.
+        near = cat[0][1] if cat else expected[e1 - 1][1] if e1 else expected[0][1]
+        pairs += [Pair(near, None, got, line) for got, line in txt[paired:]]
+    return pairs
+
+
+def _compare_commands(steps: Sequence[Step], shown: Sequence[tuple[str, int]]) -> list[Finding]:
+    """Align the text's command lines with the catalogue's, in order."""
+    findings: list[Finding] = []
+    for p in align(steps, shown):
+        if p.want is None:
+            findings.append(Finding("extra", p.step, p.got or "", "the catalogue never runs it", p.line))
+        elif p.got is None:
+            findings.append(Finding("missing", p.step, p.want, "no code block shows it"))
+        elif p.want != p.got:
+            findings.append(
+                Finding("differs", p.step, p.want, _diff([p.want], [p.got], f"step {p.step}", p.line or 0), p.line)
+            )
     return findings
 
 
@@ -167,45 +177,38 @@ class _Reading:
 
 
 def _read(markdown: str, files: Sequence[_Expected]) -> _Reading:
-    """A block is a file's content when its first line is that file's first line, or else when it
-    follows the shell block whose last line `nano PATH` opens the file and is not tagged as shell.
-    Other shell-tagged or untagged blocks are commands; any remaining block is extra."""
-    by_path = {e.file.path: e for e in files}
+    """A file block is the file its editor call opened; a block no editor opened (a file in another
+    language, or output) is a catalogue file's when its first line is that file's; commands are
+    commands. Any other file block is extra; output is not code."""
+    by_path = {TUTORIAL_WORDS.expand(e.file.path): e for e in files}
     by_head = {_head(e.lines): e for e in files}
     reading = _Reading([], {e.file.path: [] for e in files}, [])
-    editing: _Expected | None = None  # the file opened by the last shell block's `nano`, if any
-    for block in code_blocks(markdown):
+    for block in read(markdown):
+        if block.kind is Kind.COMMANDS:
+            numbered = ((config_line(c.text), c.line) for c in block.commands)
+            reading.commands.extend((c, n) for c, n in numbered if c)
+            continue
         head = _head(block.lines)
-        if head is None:
-            continue
-        target = by_head.get(head)
-        if target is None and (block.lang in SHELL_LANGS or (not block.lang and editing is None)):
-            numbered = [(_config_line(t), block.line + 1 + i) for i, t in enumerate(block.lines)]
-            commands = [(c, n) for c, n in numbered if c]
-            reading.commands.extend(commands)
-            opened = _EDITOR.match(commands[-1][0])
-            editing = by_path.get(opened["path"]) if opened else None
-            continue
-        target = target or editing
-        if target is None:
-            what = f"{block.lang or 'untagged'} block"
-            reading.extra.append(
-                Finding("extra", None, what, f"the catalogue has no file starting {head!r}", block.line)
-            )
-        else:
+        target = by_path.get(TUTORIAL_WORDS.expand(block.path)) if block.path else by_head.get(head)
+        if target is not None:
             reading.files[target.file.path].append(block)
+        elif block.kind is Kind.FILE:
+            what = block.path or f"{block.lang} block"
+            why = f"the catalogue has no file starting {head!r}"
+            reading.extra.append(Finding("extra", None, what, why, block.line))
     return reading
 
 
 # The prerequisite (the reader's sudo account) is delegated to another guide: no block shows it.
-_SHOWN_STEPS = tuple(s for s in TUTORIAL if not s.as_root)
+SHOWN_STEPS = tuple(s for s in TUTORIAL if not s.as_root)
 
 
-def check(markdown: str) -> list[Finding]:
-    """Every disagreement between the code blocks of `markdown` and the literal catalogue."""
-    files = _expected_files(_SHOWN_STEPS)
+def check(markdown: str, steps: Sequence[Step] = SHOWN_STEPS) -> list[Finding]:
+    """Every disagreement between the code blocks of `markdown` and the literal catalogue (or
+    `steps`, such as a platform's adapted plan)."""
+    files = _expected_files(steps)
     reading = _read(markdown, files)
-    findings = reading.extra + _compare_commands(_SHOWN_STEPS, reading.commands)
+    findings = reading.extra + _compare_commands(steps, reading.commands)
     for expected in files:
         findings += _compare_file(expected, reading.files[expected.file.path])
     return findings
@@ -213,7 +216,7 @@ def check(markdown: str) -> list[Finding]:
 
 def file_blocks(markdown: str) -> dict[str, Block]:
     """The block that shows each catalogue file whole (its last), by the path the tutorial writes."""
-    reading = _read(markdown, _expected_files(_SHOWN_STEPS))
+    reading = _read(markdown, _expected_files(SHOWN_STEPS))
     return {path: blocks[-1] for path, blocks in reading.files.items() if blocks}
 
 

@@ -97,6 +97,23 @@ class Shell:
         return " && ".join(lines)
 
 
+@dataclass(frozen=True)
+class Cite:
+    """Where a tutorial's text (`--tutorial FILE`) shows a step: the file, the step's first line, and
+    the line of each command and file path it runs or writes."""
+
+    file: str
+    line: int  # 0: the text shows nothing of the step
+    lines: tuple[tuple[str, int], ...] = ()
+
+    def of(self, what: str) -> str:
+        """The citation of one of the step's commands or file paths (the step's own, if unknown)."""
+        return f"{self.file} line {dict(self.lines).get(what, self.line)}"
+
+    def __str__(self) -> str:
+        return f"{self.file} line {self.line}" if self.line else f"{self.file}: not shown"
+
+
 INSTALL_BUDGET = 1200.0
 COMMAND_BUDGET = 120.0
 
@@ -120,6 +137,8 @@ class Step:
     assumptions: tuple[str, ...] = ()  # what the harness answers for the reader, so a report can say so
     on_change: OnChange | None = None  # how its effect follows edits once it is in place
     uses_service: bool = False  # its failure may be the app service's: a failure shows the service's log
+    logs: tuple[tuple[str, str], ...] = ()  # (name, root's command printing it): logs that may say why it failed
+    cite: Cite | None = None  # where a tutorial's text shows it, when the rehearsal runs that text
 
     @property
     def budget(self) -> float:
@@ -309,6 +328,8 @@ TUTORIAL: tuple[Step, ...] = (
         claims=(NGINX_CLAIM, BROWSER_CLAIM),
         on_change=OnChange(("/etc/nginx/sites-available/myproject",), ("sudo service nginx restart",)),
         uses_service=True,
+        # nginx says why it cannot reach the app (`connect() to unix:… failed (13: Permission denied)`)
+        logs=(("nginx's error log", "tail -n 3 /var/log/nginx/error.log"),),
     ),
 )
 
