@@ -38,8 +38,9 @@ from provision.reports.matrix import matrix_table, write_matrix
 from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict, write_atomically
 from provision.reports.terminal import StepProgress, faults_table, show, show_fault, step_line
 from provision.tutorial import drift
-from provision.tutorial.document import Document, load, read_text
+from provision.tutorial.document import Document, load
 from provision.tutorial.params import Params
+from provision.tutorial.reader import read_text
 from provision.tutorial.steps import TUTORIAL
 
 DESTROY = ("never", "passing", "always")

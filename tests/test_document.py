@@ -145,6 +145,10 @@ def test_a_bad_tutorial_file_is_one_line_and_exit_2(
         assert cli.main([*args, "--target", "podman", "--workdir", str(tmp_path / "w")]) == 2
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and said in err
+    if said != "only a plain path":  # drift reads the text and writes nothing: an editor path is fine there
+        assert cli.main(["drift", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and err.startswith("rehearse: error: drift ") and said in err
 
 
 def test_deviations_are_shown_in_the_tutorials_words_not_a_repr() -> None:

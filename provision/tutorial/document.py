@@ -16,10 +16,9 @@ from pathlib import Path
 
 from provision.errors import UsageError
 from provision.tutorial import drift
-from provision.tutorial.reader import Block, Kind, editor_target, read
+from provision.tutorial.reader import Block, Kind, editor_target, read, read_text
 from provision.tutorial.steps import SOCKET_CLAIM, TUTORIAL, Cite, Claim, File, Serve, Step
 
-MAX_BYTES = 1_000_000
 # A path the text opens in an editor, written in the guest: no shell or Template metacharacter.
 _PATH = re.compile(r"[~/][\w./-]*")
 _PORT = re.compile(r"--(?:socket|http|http-socket)[ =][\w.\[\]:-]*:(?P<port>\d{1,5})\b")
@@ -48,24 +47,6 @@ class Document:
     dropped: tuple[str, ...]  # "step 8.3: `cmd`"
     shown: Mapping[str, Shown]  # by step id
     lines: Mapping[int, str]  # each command's line -> the command as the text writes it
-
-
-def read_text(path: Path) -> str:
-    """The document at `path`, refused in one line when it cannot be a tutorial."""
-    if path.is_dir():
-        raise UsageError(f"--tutorial {str(path)!r} is a directory, not a tutorial's text")
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise UsageError(f"--tutorial {str(path)!r} is {size} bytes: over the {MAX_BYTES} byte limit")
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise UsageError(f"--tutorial {str(path)!r} is not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise UsageError(f"--tutorial {str(path)!r} cannot be read: {e.strerror}") from None
-    if not any(b.kind is not Kind.OUTPUT for b in read(text)):
-        raise UsageError(f"--tutorial {str(path)!r} has no code block: nothing to rehearse")
-    return text
 
 
 def in_placeholders(text: str, *, python: bool = False) -> str:

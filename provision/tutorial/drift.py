@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from provision.tutorial.params import Words
-from provision.tutorial.reader import Block, Kind, read
+from provision.tutorial.reader import Block, Kind, read, read_text
 from provision.tutorial.steps import TUTORIAL, File, Step
 
 # The words the tutorial prints where the reader puts their own values.
@@ -221,8 +221,8 @@ def file_blocks(markdown: str) -> dict[str, Block]:
 
 
 def check_file(path: str | Path) -> list[Finding]:
-    """`check` on a Markdown file (UTF-8)."""
-    return check(Path(path).read_text(encoding="utf-8"))
+    """`check` on a tutorial's file; one that cannot be a tutorial is refused in one line (UsageError)."""
+    return check(read_text(Path(path), "drift"))
 
 
 def format_findings(findings: Sequence[Finding]) -> str:
@@ -243,7 +243,8 @@ def format_findings(findings: Sequence[Finding]) -> str:
 def main(path: str | Path, out: TextIO | None = None) -> int:
     """Print the drift report for the tutorial at `path`; 0 when faithful, 1 when drift is found.
 
-    A missing or unreadable file raises OSError (the caller decides how to say so).
+    A file that cannot be a tutorial (missing, a directory, over 1 MB, not UTF-8, no code block) raises
+    UsageError with the one line that says so.
     """
     findings = check_file(path)
     print(format_findings(findings), file=out or sys.stdout)

@@ -20,8 +20,11 @@ import html
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from markdown_it import MarkdownIt
+
+from provision.errors import UsageError
 
 SHELL_LANGS = frozenset({"bash", "sh", "shell", "console", "zsh", "shell-session", "shellsession"})
 
@@ -172,3 +175,25 @@ def read(markdown: str) -> list[Block]:
         if commands:
             editing, growing = editor_target(commands[-1].text), None
     return blocks
+
+
+MAX_BYTES = 1_000_000
+
+
+def read_text(path: Path, given_as: str = "--tutorial") -> str:
+    """The document at `path`, refused in one line (naming it as it was `given_as`) when it cannot be a
+    tutorial: a directory, unreadable, over MAX_BYTES, not UTF-8, or without a code block."""
+    if path.is_dir():
+        raise UsageError(f"{given_as} {str(path)!r} is a directory, not a tutorial's text")
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise UsageError(f"{given_as} {str(path)!r} is {size} bytes: over the {MAX_BYTES} byte limit")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{given_as} {str(path)!r} is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise UsageError(f"{given_as} {str(path)!r} cannot be read: {e.strerror}") from None
+    if not any(b.kind is not Kind.OUTPUT for b in read(text)):
+        raise UsageError(f"{given_as} {str(path)!r} has no code block: nothing to rehearse")
+    return text
