@@ -1,7 +1,7 @@
 """Ubuntu 14.04 with Upstart: the tutorial's own platform (ubuntu/trusty64 under Vagrant)."""
 
 from provision.guests import wheelhouse
-from provision.platforms.base import Deviation, Expectations, Platform
+from provision.platforms.base import Deviation, Expectations, LiteralBreak, Platform
 from provision.tutorial.steps import packages_installed
 
 PACKAGES = ("python-pip", "python-dev", "nginx", "build-essential")
@@ -24,6 +24,10 @@ TRUSTY = Platform(
         service_log="tail -n 30 /var/log/upstart/myproject.log",
         main_pid="initctl status myproject | grep -o '[0-9]*$'",
         restart="restart myproject || start myproject",
+        # pip 1.5.4 has no SNI, which PyPI requires: no index, no download (unverified here)
+        literal_break=LiteralBreak("4.1", "sudo pip install virtualenv", "virtualenv"),
+        python="2.7",
+        pins=wheelhouse.CONSTRAINTS,
     ),
     targets=("vagrant", "ssh"),
     deviations=(
