@@ -55,7 +55,7 @@ def test_virtualenv_runs_the_platforms_python(host, rehearsed, p):
 
 def test_virtualenv_resolved_to_the_pinned_releases(host, rehearsed, p):
     """Where the platform pins them (Python 2.7): what pip resolved is what constraints-py27.txt says,
-    the last releases for Python 2 (Flask 1.1.4, Werkzeug 1.0.1, uWSGI 2.0.30)."""
+    the last releases for Python 2 (Flask 1.1.4, Werkzeug 1.0.1, uWSGI 2.0.31)."""
     pinned = rehearsed.platform.expect.pins
     if pinned is None:
         pytest.skip(f"{rehearsed.platform.name} pins no releases: pip resolves the newest for its Python 3")

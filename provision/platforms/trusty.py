@@ -49,7 +49,7 @@ TRUSTY = Platform(
         Deviation(
             "5.1",
             "the venv's pip cannot reach PyPI either (no SNI): the last Python 2.7 releases (Flask 1.1.4, "
-            "uWSGI 2.0.30 built from source) install from the host-built wheelhouse",
+            "uWSGI 2.0.31 built from source) install from the host-built wheelhouse",
             {"run": (f"pip install {OFFLINE_PIP} -c {wheelhouse.GUEST_DIR}/{wheelhouse.COPY} uwsgi flask",)},
         ),
     ),
