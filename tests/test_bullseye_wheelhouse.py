@@ -41,7 +41,9 @@ VARIANT = replace(
 def driver(pytestconfig: pytest.Config) -> PodmanDriver:
     if target_kind(pytestconfig.getoption("target")) != "podman":
         pytest.skip("the bullseye guest is made with the podman driver")
-    return PodmanDriver(VARIANT.guest, pytestconfig.getoption("workdir").resolve() / "podman-bullseye-wheelhouse")
+    workdir = pytestconfig.getoption("workdir").resolve() / "podman-bullseye-wheelhouse"
+    workdir.mkdir(parents=True, exist_ok=True)
+    return PodmanDriver(VARIANT.guest, workdir)
 
 
 def test_trusty_wheelhouse_installs_offline_on_bullseye_and_serves_the_page(driver: PodmanDriver) -> None:

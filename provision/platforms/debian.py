@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 from provision.guests.image import ImageRecipe
 from provision.platforms.base import Deviation, Expectations, LiteralBreak
-from provision.tutorial.steps import APP_FILES, SOCKET_CLAIM, Claim, File, OnChange
+from provision.tutorial.steps import APP_FILES, SOCKET_CLAIM, Claim, File, OnChange, packages_installed
 
 # Where the tutorial verbatim breaks on a Debian without python-pip: E: Package 'python-pip' has no
 # installation candidate (exit 100).
@@ -71,4 +71,28 @@ def systemd_unit(release: str) -> Deviation:
                 ),
             ),
         },
+    )
+
+
+PYTHON3_PACKAGES = ("python3-pip", "python3-dev", "nginx", "build-essential")
+
+
+def python3_only(release: str) -> tuple[Deviation, Deviation]:
+    """Steps 3 and 4.1 on a Debian with no Python 2 and a pip under PEP 668 (Debian 12 and later)."""
+    return (
+        Deviation(
+            "3",
+            f"{release} has no Python 2 packages: python-pip/python-dev become python3-pip/python3-dev, "
+            "and build-essential brings the gcc that compiling uWSGI needs",
+            {
+                "run": ("sudo apt-get update", "sudo apt-get install " + " ".join(PYTHON3_PACKAGES)),
+                "probe": packages_installed(*PYTHON3_PACKAGES),
+            },
+        ),
+        Deviation(
+            "4.1",
+            f"{release}'s pip refuses system-wide installs (PEP 668, externally-managed-environment); "
+            "Debian's own virtualenv package provides the same `virtualenv` command",
+            {"run": ("sudo apt-get install virtualenv",)},
+        ),
     )
