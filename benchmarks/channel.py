@@ -27,13 +27,15 @@ import testinfra
 from provision.guests.lock import checkout_id
 from provision.guests.runc import ENV_CHANNEL
 from provision.layout import PROJECT
+from provision.platforms import for_target
 
 CHANNELS = {"podman://": "podman", "runc://": None}  # label: REHEARSE_CHANNEL
-DRIVER_LOG = PROJECT / ".rehearse" / "podman-bookworm" / "driver.log"
+PLATFORM = for_target("podman").name  # the stand-in `rehearse up` rehearses by default
+DRIVER_LOG = PROJECT / ".rehearse" / f"podman-{PLATFORM}" / "driver.log"
 
 
 def container() -> str:
-    return f"rehearse-bookworm-{checkout_id()}"
+    return f"rehearse-{PLATFORM}-{checkout_id()}"
 
 
 def env_for(channel: str | None) -> dict[str, str]:

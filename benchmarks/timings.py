@@ -1,6 +1,6 @@
 """Print how long rehearsing takes on the podman stand-in, next to the bare floor, in one run.
 
-    python benchmarks/timings.py [--runs 1]
+    python benchmarks/timings.py [--runs 1] [--platform P]
 
 - bare floor: a new guest from the cached image, then the adapted tutorial as one bash script (the
   same commands and files, the checkpoints' servers started and stopped, no probes, no claims);
@@ -8,8 +8,9 @@
 - cached warm: `rehearse up` on a new guest that reuses apt's archives and pip's wheels;
 - rerun: `rehearse apply`, every step unchanged;
 - re-verify: `rehearse verify`, the acceptance checks alone.
-Each with its ratio to the floor; medians when --runs > 1. The checkout's guest is destroyed and
-made again on the way, and is left rehearsed.
+Each with its ratio to the floor; medians when --runs > 1. The platform is the podman target's
+default unless --platform; `benchmarks/platforms.py` compares the platforms and times the matrix.
+The checkout's guest is destroyed and made again on the way, and is left rehearsed.
 """
 
 import argparse
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from provision.guests.podman import PodmanDriver
 from provision.layout import PROJECT
-from provision.platforms import PLATFORMS, Mode, Platform
+from provision.platforms import PLATFORMS, Mode, Platform, for_target
 from provision.tutorial.params import Params
 from provision.tutorial.steps import Serve, Step, fetch
 
@@ -91,8 +92,9 @@ def timed(*args: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=1, help="runs per figure (medians)")
+    ap.add_argument("--platform", choices=[p.name for p in PLATFORMS.values() if "podman" in p.targets])
     args = ap.parse_args()
-    platform = PLATFORMS["bookworm"]
+    platform = for_target("podman", args.platform)
     base = ("--target", "podman", "--platform", platform.name)
     figures: dict[str, list[float]] = {}
 
@@ -113,7 +115,6 @@ def main() -> None:
     for name, values in figures.items():
         seconds = statistics.median(values)
         print(f"{name:<34} {seconds:8.1f} {seconds / bare:8.2f}")
-    print(f"{'matrix':<34} {'n/a':>8}   one stand-in platform (the Upstart one is issue 7)")
 
 
 if __name__ == "__main__":

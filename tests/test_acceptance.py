@@ -8,8 +8,10 @@ import time
 
 import pytest
 from job_to_unit import unit_lines
+from packaging.utils import canonicalize_name
 from renderings import seed_text
 
+from provision.guests.wheelhouse import pins
 from provision.platforms import Mode
 from provision.tutorial.drift import file_blocks, normalize
 from provision.tutorial.params import PAGE, Params
@@ -40,6 +42,21 @@ def test_virtualenv_holds_flask_and_uwsgi(host, p):
     installed = host.pip.get_packages(pip_path=f"{venv}/bin/pip")
     assert {"flask", "uwsgi"} <= {name.lower() for name in installed}
     assert host.file(f"{venv}/bin/uwsgi").mode & 0o111
+
+
+def test_virtualenv_runs_the_platforms_python_and_its_pinned_releases(host, rehearsed, p):
+    """bullseye: the tutorial's own Python 2.7, and what pip resolved there is what constraints-py27.txt
+    pins for trusty, the last releases for Python 2 (Flask 1.1.4, Werkzeug 1.0.1, uWSGI 2.0.31); the
+    others: their own Python 3, with the newest releases (no pins)."""
+    expect = rehearsed.platform.expect
+    version = "import sys; print('%d.%d' % sys.version_info[:2])"
+    assert host.check_output(f'{p.project}/myprojectenv/bin/python -c "{version}"') == expect.python
+    if expect.pins is not None:
+        installed = host.pip.get_packages(pip_path=f"{p.project}/myprojectenv/bin/pip")
+        got = {canonicalize_name(name): meta["version"] for name, meta in installed.items()}
+        wanted = {name: str(req.specifier).removeprefix("==") for name, req in pins(expect.pins).items()}
+        step_51 = ("flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click", "uwsgi")
+        assert {n: got.get(n) for n in step_51} == {n: wanted[n] for n in step_51}
 
 
 def in_tutorial_words(text: str, p: Params) -> str:

@@ -22,14 +22,6 @@ from provision.rehearsal.claims import Context
 from provision.rehearsal.runner import rehearse
 from provision.reports.record import Outcome, Report, Status
 
-# Where each platform's verbatim tutorial first breaks: step, command, and what its output says.
-LITERAL_BREAKS = {
-    # Debian 12: E: Package 'python-pip' has no installation candidate (exit 100)
-    "bookworm": ("3", "sudo apt-get install python-pip python-dev nginx", "python-pip"),
-    # trusty's pip 1.5.4 has no SNI, which PyPI requires: no index, no download (unverified here)
-    "trusty": ("4.1", "sudo pip install virtualenv", "virtualenv"),
-}
-
 
 def apply(rehearsed, workdir: Path, *extra: str) -> tuple[int, Report]:
     target = rehearsed.driver.target
@@ -52,18 +44,18 @@ def test_literal_mode_stops_at_first_broken_step(rehearsed, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 1
     failed = report.failed_step
-    step_id, command, says = LITERAL_BREAKS[rehearsed.platform.name]
-    assert failed is not None and failed.id == step_id
+    expected = rehearsed.platform.expect.literal_break
+    assert failed is not None and failed.id == expected.step
     assert failed.deviations == []
     last = failed.commands[-1]
-    assert last.command == command and last.exit_code != 0
-    assert says in last.output_tail
+    assert last.command == expected.command and last.exit_code != 0
+    assert expected.says in last.output_tail
     assert [s.status for s in report.steps[report.steps.index(failed) + 1 :]] == [Status.NOT_REACHED] * (
         len(report.steps) - report.steps.index(failed) - 1
     )
     # One line naming the step; the full log and the partial report stay on disk.
     assert len(err.splitlines()) == 1 and f"step {failed.id}" in err
-    assert command in Path(report.log).read_text()
+    assert expected.command in Path(report.log).read_text()
     out = Path(report.log).parent
     assert json.loads((out / "report.json").read_text())["status"] == "failed"
     assert (out / "junit.xml").is_file() and (out / "report.html").is_file()
@@ -101,7 +93,7 @@ def test_html_report_of_the_rehearsal_in_a_browser(rehearsed):
 def test_unknown_platform_is_one_line_error(tmp_path, capsys):
     assert cli.main(["up", "--target", "podman", "--platform", "xenial", "--workdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["rehearse: error: unknown platform 'xenial' (choose from trusty, bookworm)"]
+    assert err == ["rehearse: error: unknown platform 'xenial' (choose from trusty, trixie, bookworm, bullseye)"]
 
 
 def test_unknown_target_is_one_line_error(tmp_path, capsys):
@@ -119,7 +111,7 @@ def test_missing_podman_is_one_line_error(tmp_path, capsys, monkeypatch):
     assert "Install with: " in err[0] and err[0].endswith(
         "--no-install-recommends podman runc debootstrap chromium wrk"
     )
-    assert os.listdir(tmp_path) == ["podman-bookworm"]  # the state dir is made, nothing is lost
+    assert os.listdir(tmp_path) == ["podman-trixie"]  # the default platform's state dir is made, nothing is lost
 
 
 def test_podman_cannot_boot_trusty(tmp_path, capsys):
@@ -198,7 +190,7 @@ def test_literal_verdict_is_the_same_on_a_fresh_guest(rehearsed, fresh_guest, tm
         return failed.id, failed.commands[-1].command, failed.commands[-1].decisive
 
     assert verdict(on_fresh) == verdict(on_rehearsed)
-    assert verdict(on_fresh)[0] == LITERAL_BREAKS[rehearsed.platform.name][0]
+    assert verdict(on_fresh)[0] == rehearsed.platform.expect.literal_break.step
 
 
 @pytest.mark.parametrize(
@@ -217,7 +209,7 @@ def test_destroy_policy(policy, outcome, destroyed):
 
 @pytest.mark.guest
 def test_up_destroy_keeps_a_failed_guest_unless_always(rehearsed, tmp_path, monkeypatch, capsys):
-    """On a scratch platform (its own guest): literal bookworm fails at step 3, fast."""
+    """On a scratch platform (its own guest): a literal Debian fails at step 3, fast."""
     if rehearsed.driver.name != "podman":
         pytest.skip("a scratch guest is made with the podman driver only")  # vagrant boots take minutes
     scratch = replace(rehearsed.platform, name=f"{rehearsed.platform.name}-scratch")
@@ -232,7 +224,8 @@ def test_up_destroy_keeps_a_failed_guest_unless_always(rehearsed, tmp_path, monk
         assert "guest removed (--destroy always)" in capsys.readouterr().out
         assert cli.main(["status", *base]) == 0 and capsys.readouterr().out.splitlines()[-1] == "absent"
         # the evidence outlives the guest
-        assert Report.load(out / "report.json").failed_step.id == "3" and (out / "report.html").is_file()
+        failed = Report.load(out / "report.json").failed_step
+        assert failed.id == scratch.expect.literal_break.step and (out / "report.html").is_file()
         # a new guest with the caches (the default) says which it used
         assert cli.main(["up", *base, "--mode", "literal", "--destroy", "always"]) == 1
         assert [c.split(" (")[0] for c in Report.load(out / "report.json").caches] == ["apt archives", "pip wheels"]
@@ -262,7 +255,9 @@ def test_caches_are_kept_on_the_host_for_the_next_guest(rehearsed, tmp_path, cap
     if not rehearsed.report.caches:
         pytest.fail("the session guest was made without caches: `rehearse destroy`, then run again")
     cache = rehearsed.out.parent / "cache" / rehearsed.platform.name
-    assert list(cache.glob("apt-archives/nginx*.deb")) and list(cache.glob("pip/wheels/**/uWSGI-*.whl"))
+    # uWSGI's wheel is named as its build tools spell it: uWSGI-… (bookworm), uwsgi-… (trixie)
+    wheels = [w for w in cache.glob("pip/wheels/**/*.whl") if w.name.lower().startswith("uwsgi-")]
+    assert list(cache.glob("apt-archives/nginx*.deb")) and wheels
     # the caches are the guest's for life: asking it to be cold is refused, not ignored
     args = ["up", "--target", "podman", "--platform", rehearsed.platform.name, "--workdir", str(rehearsed.out.parent)]
     assert cli.main([*args, "--no-cache"]) == 2

@@ -520,6 +520,26 @@ def test_literal_works(
     assert not any(c in adapted for c in guest.commands)
 
 
+def test_audit_reverts_what_hides_the_tutorials_verdict_before_trying_it() -> None:
+    """trixie's 8.4: an earlier rehearsal left `chmod o+x ~`, which would let the tutorial's form pass
+    here; the deviation's revert runs first, then the tutorial's line, never the adapted `chmod o+x`."""
+    step = next(p for p in PLATFORMS["trixie"].plan(Mode.AUDIT) if p.step.id == "8.4")
+    [deviation] = step.deviations
+    guest = FakeGuest()
+    result = StepResult(step.step.id, step.step.title)
+    literal_works(context(guest), step, result)
+    assert (
+        guest.commands[:2]
+        == ["chmod o-x ~", "sudo service nginx restart"]
+        == [
+            *deviation.revert,
+            *step.original.run,
+        ]
+    )
+    assert "chmod o+x ~" not in guest.commands
+    assert [c.command for c in result.commands][:1] == ["chmod o-x ~"]  # the revert is evidence too
+
+
 def test_literal_that_works_on_a_fresh_guest_is_changed() -> None:
     step = planned("4.1", mode=Mode.AUDIT)
     # The probe is asked only once the tutorial's `sudo pip install virtualenv` has run.

@@ -14,6 +14,7 @@ from provision.guests.image import ImageRecipe
 from provision.guests.lock import checkout_id
 
 GUEST_CA_DIR = "/usr/local/share/ca-certificates"
+GUEST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # update-ca-certificates writes it
 PIP_CACHE = "/var/cache/rehearse-pip"
 READER_UID = 1000  # the uid adduser gives the tutorial's user, the first account in a fresh image
 # A guest may write anything in a cache, a setuid binary or a device node included: none of it works there.
@@ -108,9 +109,12 @@ class PodmanDriver(Driver):
             self._podman("start", self.container)
         self._wait_for_boot()
         self._mirror_host()
-        if any(c.guest == PIP_CACHE for c in self.cache_mounts()):
-            script = f"printf '[global]\\ncache-dir = {PIP_CACHE}\\n' > /etc/pip.conf"
-            self._podman("exec", self.container, "sh", "-c", script)
+        pip = [f"cache-dir = {PIP_CACHE}"] if any(c.guest == PIP_CACHE for c in self.cache_mounts()) else []
+        if mirror.ca_certificates():  # a venv's own pip (its bundled certifi) trusts the host's CAs too
+            pip.append(f"cert = {GUEST_CA_BUNDLE}")
+        if pip:  # the lines as arguments: nothing to quote
+            write = 'printf "%s\\n" "$@" > /etc/pip.conf'
+            self._podman("exec", self.container, "sh", "-c", write, "sh", "[global]", *pip)
 
     @property
     def cache_root(self) -> Path:

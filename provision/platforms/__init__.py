@@ -6,11 +6,15 @@ from types import MappingProxyType
 from provision.errors import UsageError
 from provision.platforms.base import Mode, Platform
 from provision.platforms.bookworm import BOOKWORM
+from provision.platforms.bullseye import BULLSEYE
+from provision.platforms.trixie import TRIXIE
 from provision.platforms.trusty import TRUSTY
 
 __all__ = ["PLATFORMS", "Mode", "Platform", "for_target", "get"]
 
-PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.name: p for p in (TRUSTY, BOOKWORM)})
+# A target's default platform is the first here it boots: the tutorial's own trusty for Vagrant,
+# the current Debian stable (trixie) for the podman stand-in.
+PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.name: p for p in (TRUSTY, TRIXIE, BOOKWORM, BULLSEYE)})
 
 
 def get(name: str) -> Platform:

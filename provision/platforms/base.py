@@ -2,8 +2,9 @@
 the acceptance checks expect of it. A mode turns a platform into a plan, in this one place."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from provision.guests.driver import GuestSpec
@@ -41,6 +42,9 @@ class Deviation:
     step: str
     reason: str  # one line: why the tutorial's form cannot work on this platform
     changes: Mapping[str, Any]  # Step field -> replacement value
+    # audit: the reader's lines that undo what the adapted form leaves behind and would let the
+    # tutorial's form pass on a guest rehearsed before (a mode bit, not a package or a file)
+    revert: tuple[str, ...] = ()
 
     def apply(self, step: Step) -> Step:
         return replace(step, **self.changes)
@@ -82,6 +86,15 @@ class PlannedStep:
 
 
 @dataclass(frozen=True)
+class LiteralBreak:
+    """Where the tutorial verbatim first breaks on a platform: the step, its command, a word of the output."""
+
+    step: str
+    command: str
+    says: str
+
+
+@dataclass(frozen=True)
 class Expectations:
     """What the acceptance suite checks that differs between platforms."""
 
@@ -91,6 +104,11 @@ class Expectations:
     service_log: str  # prints the service's own last log lines (what uWSGI said)
     main_pid: str  # prints the pid of the service's main process (the uWSGI master)
     restart: str  # (re)starts the service, as root
+    literal_break: LiteralBreak
+    python: str  # the venv's `python`, major.minor
+    pins: Path | None = None  # constraints the venv's packages resolve to (the last Python 2 releases)
+    # a virtual package a step names -> the one real package apt installs for it (what dpkg reports)
+    provided_by: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

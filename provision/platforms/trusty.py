@@ -1,7 +1,7 @@
 """Ubuntu 14.04 with Upstart: the tutorial's own platform (ubuntu/trusty64 under Vagrant)."""
 
 from provision.guests import wheelhouse
-from provision.platforms.base import Deviation, Expectations, Platform
+from provision.platforms.base import Deviation, Expectations, LiteralBreak, Platform
 from provision.tutorial.steps import packages_installed
 
 PACKAGES = ("python-pip", "python-dev", "nginx", "build-essential")
@@ -24,6 +24,10 @@ TRUSTY = Platform(
         service_log="tail -n 30 /var/log/upstart/myproject.log",
         main_pid="initctl status myproject | grep -o '[0-9]*$'",
         restart="restart myproject || start myproject",
+        # pip 1.5.4 has no SNI, which PyPI requires: no index, no download (unverified here)
+        literal_break=LiteralBreak("4.1", "sudo pip install virtualenv", "virtualenv"),
+        python="2.7",
+        pins=wheelhouse.CONSTRAINTS,
     ),
     targets=("vagrant", "ssh"),
     deviations=(
@@ -45,7 +49,7 @@ TRUSTY = Platform(
         Deviation(
             "5.1",
             "the venv's pip cannot reach PyPI either (no SNI): the last Python 2.7 releases (Flask 1.1.4, "
-            "uWSGI 2.0.30 built from source) install from the host-built wheelhouse",
+            "uWSGI 2.0.31 built from source) install from the host-built wheelhouse",
             {"run": (f"pip install {OFFLINE_PIP} -c {wheelhouse.GUEST_DIR}/{wheelhouse.COPY} uwsgi flask",)},
         ),
     ),

@@ -182,6 +182,8 @@ def literal_works(ctx: Context, planned: PlannedStep, result: StepResult) -> boo
     # Never skipped: the adapted form's effect may already be in place, and would hide the verdict.
     claims_before = len(result.claims)
     try:
+        for line in (line for d in planned.deviations for line in d.revert):
+            _must_succeed(result, _run(ctx, planned.original, line))
         apply_step(ctx, planned.original, result, skip_in_place=False)
     except (StepFailed, OSError) as e:
         # The deviated form is checked next and records its own claims; the commands stay as evidence.
