@@ -70,7 +70,12 @@ def test_a_run_that_hit_its_request_bound_is_marked_capped():
 
 @pytest.mark.parametrize(
     "output",
-    ["", "unable to connect to 127.0.0.1:1 Connection refused", LINE.replace(" p99_us=20456", ""), LINE.replace("duration_us=2003112", "duration_us=0")],
+    [
+        "",
+        "unable to connect to 127.0.0.1:1 Connection refused",
+        LINE.replace(" p99_us=20456", ""),
+        LINE.replace("duration_us=2003112", "duration_us=0"),
+    ],
 )
 def test_output_without_whole_figures_is_an_error_not_zeros(output):
     with pytest.raises(wrk.LoadToolError):
@@ -150,7 +155,9 @@ def test_the_knee_is_explained_by_nginxs_eagain_against_uwsgis_backlog():
 
 def test_a_knee_without_a_known_cause_quotes_the_logs_or_says_they_are_silent():
     at = figures(512, 10, non_2xx=3)
-    assert "the stack's logs say: nginx: 3 x [crit] something new" in load.explain(at, ["nginx: 3 x [crit] something new"], 100, 5)
+    assert "the stack's logs say: nginx: 3 x [crit] something new" in load.explain(
+        at, ["nginx: 3 x [crit] something new"], 100, 5
+    )
     assert load.explain(at, [], 100, 5).endswith("nginx's error log and uWSGI's log say nothing about them")
 
 
@@ -225,7 +232,9 @@ def test_junit_carries_the_figures_as_properties_and_no_failures(tmp_path):
     cases = {c.get("name"): c for c in suite.iter("testcase") if c.get("classname", "").startswith("load")}
     props = {p.get("name"): p.get("value") for p in cases["512 connections"].iter("property")}
     assert props["non_2xx"] == "1873" and props["knee"].startswith("first errors at 512")
-    claim = {p.get("name"): p.get("value") for p in cases["the unix socket is faster than TCP (step 6.2)"].iter("property")}
+    claim = {
+        p.get("name"): p.get("value") for p in cases["the unix socket is faster than TCP (step 6.2)"].iter("property")
+    }
     assert claim["verdict"] == "holds"
     assert suite.get("failures") == "0" and suite.get("errors") == "0"
 
@@ -282,13 +291,17 @@ def test_load_without_wrk_ends_with_one_line_naming_the_install(tmp_path, monkey
         pytest.skip("podman is not installed") if os.environ.get("CI") != "true" else pytest.fail("no podman")
     out = cli.state_dir(tmp_path, "podman", "bookworm")
     out.mkdir(parents=True)
-    Report("bookworm", "adapted", "podman", "2026-12-01T03:59:00+00:00", status=Outcome.PASSED).save(out / "report.json")
+    Report("bookworm", "adapted", "podman", "2026-12-01T03:59:00+00:00", status=Outcome.PASSED).save(
+        out / "report.json"
+    )
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "podman").symlink_to(podman)
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     assert cli.main(["load", "--target", "podman", "--platform", "bookworm", "--workdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["rehearse: error: the load tool `wrk` is not installed: `apt-get install wrk` (./rehearse installs it)"]
+    assert err == [
+        "rehearse: error: the load tool `wrk` is not installed: `apt-get install wrk` (./rehearse installs it)"
+    ]
 
 
 # --- on the guest ----------------------------------------------------------------------------------
@@ -298,8 +311,8 @@ def fingerprint(rehearsed) -> str:
     """The tutorial's ini and server block, byte for byte (sha256) with owner, group, mode and size."""
     files = [rehearsed.params.expand(load.INI), load.SERVER_BLOCK]
     guest = Guest(rehearsed.driver.host_spec(), rehearsed.out / "rehearsal.log")
-    r = guest.run(f"sha256sum {' '.join(files)} && stat -c '%n %U %G %a %s' {' '.join(files)} && ls {' '.join(f + load.SAVED for f in files)} 2>&1 || true")
-    return r.output
+    names, saved = " ".join(files), " ".join(f + load.SAVED for f in files)
+    return guest.run(f"sha256sum {names} && stat -c '%n %U %G %a %s' {names} && ls {saved} 2>&1 || true").output
 
 
 @pytest.mark.guest
@@ -327,7 +340,21 @@ def test_the_switch_to_tcp_serves_the_page_and_restores_both_files_byte_for_byte
 def test_a_short_load_gives_figures_and_leaves_the_guest_unchanged(rehearsed):
     target, platform, workdir = rehearsed.driver.target, rehearsed.platform.name, str(rehearsed.out.parent)
     before = fingerprint(rehearsed)
-    code = cli.main(["load", "--target", target, "--platform", platform, "--workdir", workdir, "--duration", "2", "--concurrency", "1,32"])
+    code = cli.main(
+        [
+            "load",
+            "--target",
+            target,
+            "--platform",
+            platform,
+            "--workdir",
+            workdir,
+            "--duration",
+            "2",
+            "--concurrency",
+            "1,32",
+        ]
+    )
     assert code == 0
     report = Report.load(rehearsed.out / "report.json")
     run = report.load_run

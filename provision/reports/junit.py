@@ -59,7 +59,8 @@ def _properties(case: ET.Element, values: dict[str, object]) -> None:
 def _figures(f: Figures) -> dict[str, object]:
     errors = {f"socket_errors_{kind}": n for kind, n in f.socket_errors.items()}
     return {
-        "connections": f.connections, "requests_per_second": f.rps, "p50_ms": f.p50_ms, "p95_ms": f.p95_ms,
+        "connections": f.connections, "requests_per_second": f.rps, "2xx_per_second": f.served_rps,
+        "p50_ms": f.p50_ms, "p95_ms": f.p95_ms,
         "p99_ms": f.p99_ms, "requests": f.requests, "non_2xx": f.non_2xx, **errors, "capped": str(f.capped).lower(),
     }  # fmt: skip
 

@@ -13,7 +13,9 @@ COLOURS = {"unix": "#0550ae", "tcp": "#9a6700"}
 
 def _levels(load: Load, throughput: Axes, latency: Axes) -> None:
     connections = [f.connections for f in load.levels]
-    throughput.plot(connections, [f.rps for f in load.levels], marker="o", color="#1a7f37")
+    throughput.plot(connections, [f.rps for f in load.levels], marker="o", color="#6e7781", label="all answers")
+    throughput.plot(connections, [f.served_rps for f in load.levels], marker="o", color="#1a7f37", label="2xx")
+    throughput.legend(loc="lower right")
     throughput.set(title="throughput through nginx", xlabel="connections at once", ylabel="requests/s", xscale="log")
     throughput.set_ylim(bottom=0)
     for name, values, style in (

@@ -191,14 +191,14 @@ def figures_cells(f: Figures) -> list[str]:
     errors = ", ".join(f"{kind} {n}" for kind, n in f.socket_errors.items()) or "0"
     rps = f"{f.rps:.1f}" + (" (capped)" if f.capped else "")
     latency = [f"{f.p50_ms:.2f}", f"{f.p95_ms:.2f}", f"{f.p99_ms:.2f}"]
-    return [str(f.connections), rps, *latency, str(f.requests), str(f.non_2xx), errors]
+    return [str(f.connections), rps, f"{f.served_rps:.1f}", *latency, str(f.requests), str(f.non_2xx), errors]
 
 
 def load_table(load: Load) -> Table:
     """One row per run of `rehearse load`: each concurrency, then the unix/TCP rounds."""
     t = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
     t.add_column("run", no_wrap=True)
-    for name in ("connections", "req/s", "p50 ms", "p95 ms", "p99 ms", "requests", "non-2xx", "socket errors"):
+    for name in ("connections", "req/s", "2xx/s", "p50 ms", "p95 ms", "p99 ms", "requests", "non-2xx", "socket errors"):
         t.add_column(name, no_wrap=True, justify="left" if name == "socket errors" else "right")
     for f in load.levels:
         style = "bold red" if f.connections == load.knee else ""
