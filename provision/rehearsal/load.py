@@ -90,12 +90,15 @@ def backlog_of(ini: str) -> int:
 
 
 def explain(at: Figures, evidence: Sequence[str], backlog: int, workers: int) -> str:
-    """Why the stack failed at `at`, from its own evidence (nginx's counted error lines, uWSGI's)."""
+    """Why the stack failed at `at`, from its own evidence (nginx's counted error lines, uWSGI's), which
+    the reports show beside it."""
     errors = [f"{at.non_2xx} non-2xx"] + [f"{n} socket {kind} errors" for kind, n in at.socket_errors.items()]
     said = f"first errors at {at.connections} connections ({', '.join(errors)} of {at.requests} requests)"
     for needle, meaning in EXPLAINED:
         if line := next((e for e in evidence if needle in e), ""):
-            return f"{said}: {meaning.format(backlog=backlog, workers=workers)}; the log says: {line}"
+            return (
+                f"{said}: {meaning.format(backlog=backlog, workers=workers)} (the evidence: {line.split(': ', 1)[0]})"
+            )
     if evidence:
         return f"{said}; the stack's logs say: {evidence[0]}"
     return f"{said}; nginx's error log and uWSGI's log say nothing about them"

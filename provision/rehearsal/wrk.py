@@ -75,7 +75,7 @@ def parse(output: str, connections: int, *, cap: int) -> Figures:
         raise LoadToolError("wrk reported a run of no duration")
     return Figures(
         connections=connections,
-        seconds=round(seconds, 3),
+        seconds=seconds,  # whole microseconds: exact
         requests=n["requests"],
         rps=round(n["requests"] / seconds, 1),
         p50_ms=n["p50_us"] / 1000,

@@ -71,7 +71,8 @@ def _load_cases(suite: ET.Element, load: Load) -> int:
     own; only a load that could not run is an error (then 1, for the count)."""
     for f in load.levels:
         case = _case(suite, "load", f"{f.connections} connections", f.seconds)
-        _properties(case, _figures(f) | ({"knee": load.knee_why} if f.connections == load.knee else {}))
+        knee = {"knee": load.knee_why, "knee_evidence": "\n".join(load.knee_evidence)}
+        _properties(case, _figures(f) | (knee if f.connections == load.knee else {}))
     for i, r in enumerate(load.rounds, 1):
         case = _case(suite, "load.socket", f"round {i}: {r.socket} {r.address}", r.figures.seconds)
         _properties(case, {"socket": r.socket, "address": r.address} | _figures(r.figures))
