@@ -62,6 +62,13 @@ def concurrency_arg(text: str) -> tuple[int, ...]:
     return levels
 
 
+def rounds_arg(text: str) -> int:
+    """Rounds of each socket in the unix/TCP comparison: 1..load.MAX_ROUNDS."""
+    if not text.isdigit() or not 0 < int(text) <= load.MAX_ROUNDS:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rounds in 1..{load.MAX_ROUNDS}, got {text!r}")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rehearse", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -96,9 +103,13 @@ def parser() -> argparse.ArgumentParser:
                 help=f"connections at once, one run each (default {','.join(map(str, load.LEVELS))})",
             )  # fmt: skip
             s.add_argument(
-                "--no-compare", dest="compare", action="store_false",
-                help=f"skip the unix socket vs TCP rounds ({load.ROUNDS} each at {load.COMPARE_AT} connections)",
+                "--rounds", type=rounds_arg, default=load.ROUNDS,
+                help=f"unix socket vs TCP: rounds of each, alternating, at {load.COMPARE_AT} connections "
+                f"(default {load.ROUNDS}, at most {load.MAX_ROUNDS})",
             )  # fmt: skip
+            s.add_argument(
+                "--no-compare", dest="compare", action="store_false", help="skip the unix socket vs TCP rounds"
+            )
         if name in ("faults", "load"):
             s.add_argument("--user", help="the tutorial's `user` (default: as the last rehearsal recorded it)")
             s.add_argument("--server-name", help="the server name (default: as the last rehearsal recorded it)")

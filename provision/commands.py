@@ -278,14 +278,14 @@ def load(s: Session) -> int:
     params = rehearsed_params(s)
     report = passed_record(s, "load")
     wrk.require()  # before anything touches the guest
-    plan = LoadPlan(tuple(s.args.concurrency), s.args.duration, compare=s.args.compare)
+    plan = LoadPlan(tuple(s.args.concurrency), s.args.duration, compare=s.args.compare, rounds=s.args.rounds)
     with s.lock():
         s.running("load")
         guest = Guest(s.driver.host_spec(), s.out / "rehearsal.log")
         ctx = Context(guest=guest, params=params, http_url=s.driver.http_url())
         s.console.print(
             f"load through nginx at {ctx.http_url}: {', '.join(map(str, plan.levels))} connections, "
-            f"{plan.duration:g} s each{'; then unix socket vs TCP, A/B/A/B' if plan.compare else ''}"
+            f"{plan.duration:g} s each{f'; then unix socket vs TCP, A/B x {plan.rounds}' if plan.compare else ''}"
         )
 
         def progress(label: str, f: Figures) -> None:

@@ -7,6 +7,7 @@ visitors would. For the comparison the service's ini and nginx's server block ar
 127.0.0.1 and back, A/B/A/B; the guest gets both files back byte for byte, and the service as before.
 """
 
+import math
 import re
 import shlex
 import statistics
@@ -28,7 +29,8 @@ DURATION = 5.0  # seconds per run
 MAX_DURATION = 60.0
 REQUEST_CAP = 200_000  # requests per run at most: wrk's threads stop after their share
 COMPARE_AT = 8  # connections of the unix/TCP rounds: the stack's clean range, where the socket is what differs
-ROUNDS = 2  # of each socket, alternating: unix, tcp, unix, tcp
+ROUNDS = 3  # of each socket, alternating: unix, tcp, unix, tcp, ...
+MAX_ROUNDS = 10
 PAUSE = 1.0  # seconds between runs, so one run's closing connections do not weigh on the next
 BACKLOG_DEFAULT = 100  # uWSGI's `listen` when the ini sets none
 NGINX_ERROR_LOG = "/var/log/nginx/error.log"
@@ -76,6 +78,7 @@ class Plan:
     levels: tuple[int, ...] = LEVELS
     duration: float = DURATION
     compare: bool = True  # the unix/TCP rounds
+    rounds: int = ROUNDS  # of each socket
 
 
 def knee(levels: Sequence[Figures]) -> Figures | None:
@@ -96,9 +99,7 @@ def explain(at: Figures, evidence: Sequence[str], backlog: int, workers: int) ->
     said = f"first errors at {at.connections} connections ({', '.join(errors)} of {at.requests} requests)"
     for needle, meaning in EXPLAINED:
         if line := next((e for e in evidence if needle in e), ""):
-            return (
-                f"{said}: {meaning.format(backlog=backlog, workers=workers)} (the evidence: {line.split(': ', 1)[0]})"
-            )
+            return f"{said}: {meaning.format(backlog=backlog, workers=workers)} ({line.split(': ', 1)[0]}'s log below)"
     if evidence:
         return f"{said}; the stack's logs say: {evidence[0]}"
     return f"{said}; nginx's error log and uWSGI's log say nothing about them"
@@ -111,7 +112,7 @@ def spread(values: Sequence[float]) -> str:
 def judge(rounds: Sequence[SocketRound]) -> tuple[str, str]:
     """The tutorial's claim that the unix socket is faster: `holds` only when every unix round served more
     requests per second than every TCP round; otherwise `does not hold`, saying whether TCP was faster or the
-    difference stayed within the rounds' spread."""
+    difference stayed within the rounds' spread. A clean sweep is also how likely it is by chance said."""
     unix = [r.figures.rps for r in rounds if r.socket == "unix"]
     tcp = [r.figures.rps for r in rounds if r.socket == "tcp"]
     if not unix or not tcp:
@@ -122,10 +123,12 @@ def judge(rounds: Sequence[SocketRound]) -> tuple[str, str]:
         f"unix socket {spread(unix)}, TCP {spread(tcp)} over {len(unix)}+{len(tcp)} rounds; "
         f"unix {gain:+.1f}%, p50 {p50['unix']:.2f} ms vs {p50['tcp']:.2f} ms"
     )
+    # How often one side would beat the other in every round by the rounds' order alone (no difference at all).
+    chance = f"by chance alone 1 in {math.comb(len(unix) + len(tcp), len(unix))}"
     if min(unix) > max(tcp):
-        return "holds", f"{figures}: the unix socket was faster in every round"
+        return "holds", f"{figures}: the unix socket was faster in every round ({chance})"
     if min(tcp) > max(unix):
-        return "does not hold", f"{figures}: TCP was faster in every round"
+        return "does not hold", f"{figures}: TCP was faster in every round ({chance})"
     return "does not hold", f"{figures}: the difference is within the rounds' spread"
 
 
@@ -231,7 +234,7 @@ def run_load(
                 record.knee_evidence = stack.evidence_since(offset)
                 record.knee_why = explain(figures, record.knee_evidence, backlog, workers)
         if plan.compare:
-            for _ in range(ROUNDS):
+            for _ in range(plan.rounds):
                 unix = measure(stack, COMPARE_AT, plan.duration)
                 record.rounds.append(SocketRound("unix", f"unix:{ctx.params.expand(SOCKET)}", unix))
                 progress("unix socket (A)", unix)
