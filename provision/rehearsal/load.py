@@ -113,8 +113,8 @@ def judge(rounds: Sequence[SocketRound]) -> tuple[str, str]:
     """The tutorial's claim that the unix socket is faster: `holds` only when every unix round served more
     requests per second than every TCP round; otherwise `does not hold`, saying whether TCP was faster or the
     difference stayed within the rounds' spread. A clean sweep is also how likely it is by chance said."""
-    unix = [r.figures.rps for r in rounds if r.socket == "unix"]
-    tcp = [r.figures.rps for r in rounds if r.socket == "tcp"]
+    unix = [r.figures.served_rps for r in rounds if r.socket == "unix"]  # 2xx only: a quick 502 is no speed
+    tcp = [r.figures.served_rps for r in rounds if r.socket == "tcp"]
     if not unix or not tcp:
         raise ValueError("the comparison needs rounds of both sockets")
     gain = (statistics.fmean(unix) / statistics.fmean(tcp) - 1) * 100
