@@ -341,21 +341,8 @@ def test_the_switch_to_tcp_serves_the_page_and_restores_both_files_byte_for_byte
 def test_a_short_load_gives_figures_and_leaves_the_guest_unchanged(rehearsed):
     target, platform, workdir = rehearsed.driver.target, rehearsed.platform.name, str(rehearsed.out.parent)
     before = fingerprint(rehearsed)
-    code = cli.main(
-        [
-            "load",
-            "--target",
-            target,
-            "--platform",
-            platform,
-            "--workdir",
-            workdir,
-            "--duration",
-            "2",
-            "--concurrency",
-            "1,32",
-        ]
-    )
+    short = ["--duration", "2", "--concurrency", "1,32", "--rounds", "2"]
+    code = cli.main(["load", "--target", target, "--platform", platform, "--workdir", workdir, *short])
     assert code == 0
     report = Report.load(rehearsed.out / "report.json")
     run = report.load_run
