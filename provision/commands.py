@@ -272,7 +272,7 @@ def faults(s: Session) -> int:
     return 0
 
 
-def load(s: Session) -> int:
+def under_load(s: Session) -> int:
     """`rehearse load`: after a passed rehearsal, the deployed site under load through nginx, its knee and
     the unix-socket claim, into the reports. Exit 0 when the load ran and the guest was put back, else 1."""
     params = rehearsed_params(s)
@@ -346,5 +346,5 @@ ON_A_GUEST: Mapping[str, Callable[[Session], int | Report]] = {
     "login": login,
     "verify": verify,
     "faults": faults,
-    "load": load,
+    "load": under_load,
 }
