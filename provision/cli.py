@@ -15,6 +15,7 @@ from provision.errors import RehearseError
 from provision.guests import vagrantfile
 from provision.guests.targets import default_target, get_driver, target_kind
 from provision.platforms import Mode
+from provision.rehearsal import load
 from provision.reports.record import Report
 from provision.reports.terminal import show
 from provision.tutorial import document, drift
@@ -37,6 +38,39 @@ def timeout_arg(text: str) -> tuple[str, float]:
     return step or "*", value
 
 
+def duration_arg(text: str) -> float:
+    """Seconds per run of the load tool: positive, at most load.MAX_DURATION."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= load.MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, {load.MAX_DURATION:g}], got {text!r}")
+    return value
+
+
+def concurrency_arg(text: str) -> tuple[int, ...]:
+    """Connections at once per level, comma-separated (`1,8,32`): each in 1..load.MAX_CONNECTIONS, in order."""
+    try:
+        levels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        levels = ()
+    bounded = levels and len(levels) <= len(load.LEVELS) * 2
+    if not bounded or any(not 0 < n <= load.MAX_CONNECTIONS for n in levels) or list(levels) != sorted(set(levels)):
+        raise argparse.ArgumentTypeError(
+            f"expected rising connection counts in 1..{load.MAX_CONNECTIONS}, comma-separated "
+            f"(at most {len(load.LEVELS) * 2}), got {text!r}"
+        )
+    return levels
+
+
+def rounds_arg(text: str) -> int:
+    """Rounds of each socket in the unix/TCP comparison: 1..load.MAX_ROUNDS."""
+    if not text.isdigit() or not 0 < int(text) <= load.MAX_ROUNDS:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rounds in 1..{load.MAX_ROUNDS}, got {text!r}")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rehearse", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -52,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
         "verify": "run the acceptance checks (tests/test_acceptance.py) on the rehearsed guest, without rehearsing",
         "faults": "inject faults into the rehearsed service; report each as a finding about the tutorial's deploy",
         "port": "write a tutorial's text with a platform's deviations in its own blocks (--check: prove it on a guest)",
+        "load": "load the rehearsed site through nginx (wrk): figures per concurrency, the knee, unix socket vs TCP",
     }
     for name, help_ in guest_cmds.items():
         s = sub.add_parser(name, help=help_)
@@ -61,7 +96,24 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--workdir", type=Path, default=Path(".rehearse"), help="state, logs and reports")
         if name == "destroy":
             s.add_argument("--purge", action="store_true", help="also remove the cached base image")
-        if name == "faults":
+        if name == "load":
+            s.add_argument(
+                "--duration", type=duration_arg, default=load.DURATION,
+                help=f"seconds per run (default {load.DURATION:g}, at most {load.MAX_DURATION:g})",
+            )  # fmt: skip
+            s.add_argument(
+                "--concurrency", type=concurrency_arg, default=load.LEVELS, metavar="N[,N...]",
+                help=f"connections at once, one run each (default {','.join(map(str, load.LEVELS))})",
+            )  # fmt: skip
+            s.add_argument(
+                "--rounds", type=rounds_arg, default=load.ROUNDS,
+                help=f"unix socket vs TCP: rounds of each, alternating, at {load.COMPARE_AT} connections "
+                f"(default {load.ROUNDS}, at most {load.MAX_ROUNDS})",
+            )  # fmt: skip
+            s.add_argument(
+                "--no-compare", dest="compare", action="store_false", help="skip the unix socket vs TCP rounds"
+            )
+        if name in ("faults", "load"):
             s.add_argument("--user", help="the tutorial's `user` (default: as the last rehearsal recorded it)")
             s.add_argument("--server-name", help="the server name (default: as the last rehearsal recorded it)")
         if name == "report":

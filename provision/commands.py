@@ -27,16 +27,27 @@ from provision.guests.transport import DEFAULT_TIMEOUT, Guest
 from provision.layout import checkout
 from provision.platforms import Mode, Platform
 from provision.platforms.port import port as port_text
+from provision.rehearsal import wrk
 from provision.rehearsal.claims import Context
 from provision.rehearsal.dryrun import dry_run, show_plan
 from provision.rehearsal.faults import FAULTS, run_faults
+from provision.rehearsal.load import Plan as LoadPlan
+from provision.rehearsal.load import run_load
 from provision.rehearsal.runner import rehearse
 from provision.reports import history
 from provision.reports.htmlpage import write_html
 from provision.reports.junit import write_junit
 from provision.reports.matrix import matrix_table, write_matrix
-from provision.reports.record import Finding, Outcome, Report, StepResult, Verdict, write_atomically
-from provision.reports.terminal import StepProgress, faults_table, show, show_fault, step_line
+from provision.reports.record import Figures, Finding, Outcome, Report, StepResult, Verdict, write_atomically
+from provision.reports.terminal import (
+    StepProgress,
+    faults_table,
+    load_table,
+    load_verdict,
+    show,
+    show_fault,
+    step_line,
+)  # fmt: skip
 from provision.tutorial import drift
 from provision.tutorial.document import Document, load
 from provision.tutorial.params import Params
@@ -232,18 +243,23 @@ def verify(s: Session) -> int:
         return subprocess.run([*argv, *s.args.pytest_args], cwd=project, check=False).returncode
 
 
+def passed_record(s: Session, purpose: str) -> Report:
+    """The record of the guest's last rehearsal, which must have passed: faults and load act on its deploy."""
+    path = s.out / "report.json"
+    if not path.is_file():
+        raise UsageError(f"no rehearsal of this guest to {purpose} ({path} is missing): run `rehearse up` first")
+    report = Report.load(path)
+    if report.status != Outcome.PASSED:
+        raise UsageError(f"the last rehearsal of this guest did not pass ({report.status}): run `rehearse up` first")
+    return report
+
+
 def faults(s: Session) -> int:
     """`rehearse faults`: after a passed rehearsal, each fault's finding goes into its reports. Exit 0
     when every fault ran (findings are verdicts on the tutorial, not failures), 1 when one could not."""
     params = rehearsed_params(s)
     path = s.out / "report.json"
-    if not path.is_file():
-        raise UsageError(
-            f"no rehearsal of this guest to inject faults into ({path} is missing): run `rehearse up` first"
-        )
-    report = Report.load(path)
-    if report.status != Outcome.PASSED:
-        raise UsageError(f"the last rehearsal of this guest did not pass ({report.status}): run `rehearse up` first")
+    report = passed_record(s, "inject faults into")
     with s.lock():
         s.running("inject faults into")
         guest = Guest(s.driver.host_spec(), s.out / "rehearsal.log")
@@ -266,6 +282,41 @@ def faults(s: Session) -> int:
     if errored := [f for f in report.findings if f.verdict == Verdict.ERROR]:
         first = errored[0]
         print(f"rehearse: fault {first.id} could not run: {first.error} (log: {guest.log})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def under_load(s: Session) -> int:
+    """`rehearse load`: after a passed rehearsal, the deployed site under load through nginx, its knee and
+    the unix-socket claim, into the reports. Exit 0 when the load ran and the guest was put back, else 1."""
+    params = rehearsed_params(s)
+    report = passed_record(s, "load")
+    wrk.require()  # before anything touches the guest
+    plan = LoadPlan(tuple(s.args.concurrency), s.args.duration, compare=s.args.compare, rounds=s.args.rounds)
+    with s.lock():
+        s.running("load")
+        guest = Guest(s.driver.host_spec(), s.out / "rehearsal.log")
+        ctx = Context(guest=guest, params=params, http_url=s.driver.http_url())
+        s.console.print(
+            f"load through nginx at {ctx.http_url}: {', '.join(map(str, plan.levels))} connections, "
+            f"{plan.duration:g} s each{f'; then unix socket vs TCP, A/B x {plan.rounds}' if plan.compare else ''}"
+        )
+
+        def progress(label: str, f: Figures) -> None:
+            s.console.print(
+                f"  {label:<22} {f.connections:>4} conn {f.rps:>9.1f} req/s  p50 {f.p50_ms:7.2f} ms  "
+                f"p99 {f.p99_ms:8.2f} ms  errors {f.errors}",
+                highlight=False,
+            )
+
+        report.load_run = run_load(ctx, s.platform, plan, progress=progress)
+    write_reports(report, s.out)
+    print(f"report: {s.out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {guest.log})")
+    s.console.print(load_table(report.load_run))
+    for line in load_verdict(report.load_run):
+        s.console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if report.load_run.error:
+        print(f"rehearse: the load stopped short: {report.load_run.error} (log: {guest.log})", file=sys.stderr)
         return 1
     return 0
 
@@ -361,4 +412,5 @@ ON_A_GUEST: Mapping[str, Callable[[Session], int | Report]] = {
     "verify": verify,
     "faults": faults,
     "port": port,
+    "load": under_load,
 }

@@ -3,12 +3,12 @@
 All traffic stays on 127.0.0.1 (a local http.server) or file:// URLs.
 """
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from loopback_server import serving
 from test_render import FAIL_AT, PNG_SIZE, build_report, tiny_png
 
 from provision.rehearsal.browser import ChromiumMissing, find_chromium, look, open_page
@@ -41,15 +41,8 @@ class TutorialApp(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def app_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), TutorialApp)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(TutorialApp) as url:
+        yield url + "/"
 
 
 @needs_chromium

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from provision.reports.loadchart import chart_svg
 from provision.reports.record import Report, write_atomically
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -24,6 +25,12 @@ def _screenshot_uri(report: Report) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+def _chart_uri(report: Report) -> str:
+    """The load chart, inlined as an image (no markup of its own reaches the page)."""
+    svg = chart_svg(report.load_run) if report.load_run is not None else ""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii") if svg else ""
+
+
 def render_html(report: Report, here: Path | None = None) -> str:
     """The whole report as a standalone HTML page (inline CSS, screenshot as a data: URI), opening
     with the failure, if any. `here`: the page's directory, so the log is linked relative to it."""
@@ -40,6 +47,7 @@ def render_html(report: Report, here: Path | None = None) -> str:
         failing=next((c for c in reversed(failed.commands) if c.exit_code != 0), None) if failed else None,
         log_href=log_href,
         screenshot=_screenshot_uri(report),
+        chart=_chart_uri(report),
     )
 
 

@@ -4,7 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from provision.reports.record import Finding, Report, Status, StepResult, Verdict, write_atomically
+from provision.reports.record import Figures, Finding, Load, Report, Status, StepResult, Verdict, write_atomically
 
 # Characters XML 1.0 cannot carry at all (terminal escapes from apt, NULs); ElementTree would emit
 # them verbatim and every JUnit consumer would then reject the whole file.
@@ -51,6 +51,41 @@ def _fault_case(suite: ET.Element, finding: Finding) -> int:
     return int(errored)
 
 
+def _properties(case: ET.Element, values: dict[str, object]) -> None:
+    properties = ET.SubElement(case, "properties")
+    for key, value in values.items():
+        ET.SubElement(properties, "property", name=key, value=_clean(str(value)))
+
+
+def _figures(f: Figures) -> dict[str, object]:
+    errors = {f"socket_errors_{kind}": n for kind, n in f.socket_errors.items()}
+    return {
+        "connections": f.connections, "requests_per_second": f.rps, "2xx_per_second": f.served_rps,
+        "p50_ms": f.p50_ms, "p95_ms": f.p95_ms,
+        "p99_ms": f.p99_ms, "requests": f.requests, "non_2xx": f.non_2xx, **errors, "capped": str(f.capped).lower(),
+    }  # fmt: skip
+
+
+def _load_cases(suite: ET.Element, load: Load) -> int:
+    """`rehearse load`: a testcase per run with its figures as properties (errors under load are a
+    finding about the deploy, not a failed test), the knee and the socket claim as properties of their
+    own; only a load that could not run is an error (then 1, for the count)."""
+    for f in load.levels:
+        case = _case(suite, "load", f"{f.connections} connections", f.seconds)
+        knee = {"knee": load.knee_why, "knee_evidence": "\n".join(load.knee_evidence)}
+        _properties(case, _figures(f) | (knee if f.connections == load.knee else {}))
+    for i, r in enumerate(load.rounds, 1):
+        case = _case(suite, "load.socket", f"round {i}: {r.socket} {r.address}", r.figures.seconds)
+        _properties(case, {"socket": r.socket, "address": r.address} | _figures(r.figures))
+    if load.claim:
+        claim = _case(suite, "load.claim", "the unix socket is faster than TCP (step 6.2)", 0.0)
+        _properties(claim, {"verdict": load.claim, "figures": load.claim_why, "restored": load.restored})
+    if not load.error:
+        return 0
+    ET.SubElement(_case(suite, "load", "the load run", load.seconds), "error", message=_clean(load.error))
+    return 1
+
+
 def junit_suite(report: Report) -> ET.Element:
     """One testsuite `rehearsal.<platform>.<mode>`: a testcase per step, then one per claim, then one
     per fault injected after the rehearsal."""
@@ -95,6 +130,8 @@ def junit_suite(report: Report) -> ET.Element:
                 detail = _clean(claim.detail)
                 ET.SubElement(case, "failure", message=detail or "claim did not hold").text = detail
     errors += sum(_fault_case(suite, f) for f in report.findings)
+    if report.load_run is not None:
+        errors += _load_cases(suite, report.load_run)
 
     tests = sum(1 for _ in suite.iter("testcase"))
     suite.set("tests", str(tests))

@@ -5,6 +5,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from provision.errors import RehearseError
 
@@ -114,6 +115,60 @@ class Finding:
 
 
 @dataclass
+class Figures:
+    """One run of the load tool at `connections` open at once: wrk's own figures."""
+
+    connections: int
+    seconds: float
+    requests: int
+    rps: float  # requests per second
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    non_2xx: int  # answers whose status is not 2xx (nginx's 502 when it cannot reach uWSGI)
+    socket_errors: dict[str, int] = field(default_factory=dict)  # connect/read/write/timeout -> count, when any
+    capped: bool = False  # the run hit its request bound before its time: `rps` is then a lower bound
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + sum(self.socket_errors.values())
+
+    @property
+    def served_rps(self) -> float:
+        """Requests per second that got a 2xx: past the knee nginx's quick 502s swell `rps`."""
+        return round((self.requests - self.non_2xx) / self.seconds, 1)
+
+
+@dataclass
+class SocketRound:
+    """One round of the unix-socket comparison: the same load through one kind of uWSGI socket."""
+
+    socket: str  # "unix" (the tutorial's) or "tcp"
+    address: str  # what nginx's uwsgi_pass named
+    figures: Figures
+
+
+@dataclass
+class Load:
+    """`rehearse load`: what the deployed stack serves at each concurrency, where it first fails and
+    why, and whether the tutorial's claim that its unix socket is faster than TCP holds."""
+
+    started: str
+    url: str
+    duration: float  # seconds per run of the load tool
+    levels: list[Figures] = field(default_factory=list)
+    knee: int | None = None  # the first concurrency with errors; None when every level was clean
+    knee_why: str = ""  # the stack's own explanation, from its logs
+    knee_evidence: list[str] = field(default_factory=list)  # nginx's and uWSGI's lines at the knee
+    rounds: list[SocketRound] = field(default_factory=list)  # A/B/A/B: unix, tcp, unix, tcp
+    claim: str = ""  # "holds" or "does not hold"; "" when the comparison did not run
+    claim_why: str = ""  # the figures and their spread
+    restored: str = ""  # how the guest was put back, for the record
+    seconds: float = 0.0
+    error: str = ""  # why the run stopped short, if it did
+
+
+@dataclass
 class Report:
     platform: str
     mode: str
@@ -134,6 +189,8 @@ class Report:
     tutorial: str = ""  # `--tutorial`: the text's file name, whose commands and files ran
     added: list[str] = field(default_factory=list)  # commands the text adds, each with its step and line
     dropped: list[str] = field(default_factory=list)  # catalogue commands the text does not show (not run)
+    # `rehearse load`, after a passed rehearsal; "load" in the JSON (the name `load` is the class's reader)
+    load_run: Load | None = None
 
     @property
     def failed_step(self) -> StepResult | None:
@@ -150,7 +207,9 @@ class Report:
         return [s for s in self.steps if s.deviations]
 
     def save(self, path: Path) -> None:
-        write_atomically(path, json.dumps(asdict(self), indent=2))
+        data = asdict(self)
+        data["load"] = data.pop("load_run")
+        write_atomically(path, json.dumps(data, indent=2))
 
     @classmethod
     def load(cls, path: Path) -> "Report":
@@ -182,4 +241,12 @@ class Report:
             Finding(**{**f, "verdict": Verdict(f["verdict"]), "evidence": [CommandResult(**c) for c in f["evidence"]]})
             for f in data.pop("findings", [])
         ]
-        return cls(**{**data, "status": Outcome(data["status"])}, steps=steps, findings=findings)
+        run = data.pop("load", None)  # absent before `rehearse load` existed
+        load_run = _load_run(run) if run else None
+        return cls(**{**data, "status": Outcome(data["status"])}, steps=steps, findings=findings, load_run=load_run)
+
+
+def _load_run(data: dict[str, Any]) -> Load:
+    levels = [Figures(**f) for f in data.pop("levels")]
+    rounds = [SocketRound(**{**r, "figures": Figures(**r["figures"])}) for r in data.pop("rounds")]
+    return Load(**data, levels=levels, rounds=rounds)

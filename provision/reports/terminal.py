@@ -12,7 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from provision.reports.decisive import decisive_lines
-from provision.reports.record import Finding, Report, Status, StepResult, Verdict
+from provision.reports.record import Figures, Finding, Load, Report, Status, StepResult, Verdict
 
 PEEK_EVERY = 0.5  # seconds between looks at a running command's last line
 
@@ -193,3 +193,41 @@ def show_fault(finding: Finding, console: Console) -> None:
     """The progress line of one fault, once it has run."""
     style = VERDICT_STYLES[finding.verdict]
     console.print(f"  [{style}]{finding.verdict:<11}[/] {finding.id:<16} {finding.seconds:6.1f} s", highlight=False)
+
+
+def figures_cells(f: Figures) -> list[str]:
+    errors = ", ".join(f"{kind} {n}" for kind, n in f.socket_errors.items()) or "0"
+    rps = f"{f.rps:.1f}" + (" (capped)" if f.capped else "")
+    latency = [f"{f.p50_ms:.2f}", f"{f.p95_ms:.2f}", f"{f.p99_ms:.2f}"]
+    return [str(f.connections), rps, f"{f.served_rps:.1f}", *latency, str(f.requests), str(f.non_2xx), errors]
+
+
+def load_table(load: Load) -> Table:
+    """One row per run of `rehearse load`: each concurrency, then the unix/TCP rounds."""
+    t = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
+    t.add_column("run", no_wrap=True)
+    for name in ("connections", "req/s", "2xx/s", "p50 ms", "p95 ms", "p99 ms", "requests", "non-2xx", "socket errors"):
+        t.add_column(name, no_wrap=True, justify="left" if name == "socket errors" else "right")
+    for f in load.levels:
+        style = "bold red" if f.connections == load.knee else ""
+        t.add_row("level", *figures_cells(f), style=style)
+    for i, r in enumerate(load.rounds, 1):
+        t.add_row(f"{i}: {r.socket}", *figures_cells(r.figures))
+    return t
+
+
+def load_verdict(load: Load) -> list[str]:
+    """The closing lines of `rehearse load`: the knee and the socket finding, or why it stopped."""
+    lines = []
+    if load.knee is not None:
+        lines.append(f"knee: {load.knee_why}")
+        lines += [f"  {line}" for line in load.knee_evidence]
+    elif load.levels:
+        lines.append(f"knee: none: no errors up to {load.levels[-1].connections} connections")
+    if load.claim:
+        lines.append(f"unix-socket claim (step 6.2, faster than TCP): {load.claim}: {load.claim_why}")
+    if load.restored:
+        lines.append(f"guest: {load.restored}")
+    if load.error:
+        lines.append(f"stopped short: {load.error}")
+    return lines
