@@ -296,7 +296,8 @@ def test_load_without_wrk_ends_with_one_line_naming_the_install(tmp_path, monkey
         out / "report.json"
     )
     (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "podman").symlink_to(podman)
+    for tool in ("podman", "runc"):  # what the podman driver needs: all but the load tool
+        (tmp_path / "bin" / tool).symlink_to(shutil.which(tool) or podman)
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     assert cli.main(["load", "--target", "podman", "--platform", "bookworm", "--workdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
