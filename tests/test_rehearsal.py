@@ -138,7 +138,10 @@ def test_a_hanging_step_is_killed_at_its_budget_and_the_evidence_kept(rehearsed,
     assert failed.error == "`sleep 300 & sleep 301` timed out after 3 s (killed in the guest)"
     assert Report.load(tmp_path / "r.json").failed_step == failed
     assert "sleep 300 & sleep 301" in (tmp_path / "rehearsal.log").read_text()
-    assert ctx.guest.run("pgrep -x sleep", timeout=10).exit_code == 1  # nothing of it left running
+    # Nothing of the step left running: its own two sleeps, by their whole command lines (a guest
+    # has sleeps of its own: each ssh forward of port 80 holds one).
+    left = ctx.guest.run("pgrep -a -x -f 'sleep 30[01]'", timeout=10)
+    assert left.exit_code == 1, left.output
 
 
 HOSTILE = [
