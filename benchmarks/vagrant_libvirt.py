@@ -336,27 +336,33 @@ def rehearse(stack: contextlib.ExitStack, timings: dict[str, float], box: Path) 
     with phase("vagrant box add", timings):
         run("vagrant", "box", "add", "--name", BOX_NAME, str(box), netns=True, env=env)
     cli = (sys.executable, "-m", "provision.cli")
+    guest = ("--target", "vagrant", "--platform", MACHINE)
     # The product's own teardown (the Vagrant driver's destroy); whatever it leaves, libvirt's go above.
-    stack.callback(run, *cli, "destroy", "--target", "vagrant", "--platform", MACHINE, netns=True, env=env,
-                   check=False, timeout=BUDGET["teardown"])  # fmt: skip
+    stack.callback(run, *cli, "destroy", *guest, netns=True, env=env, check=False, timeout=BUDGET["teardown"])
     report = ROOT / ".rehearse" / f"vagrant-{MACHINE}" / "report.json"
     with phase("vagrant up (boot + provisioner: first rehearsal)", timings):
         run("vagrant", "up", MACHINE, "--provider=libvirt", netns=True, env=env, timeout=BUDGET["up"])
     say(f"first rehearsal (the provisioner's): {summary(Report.load(report))}")
     with phase("rehearse apply (second run)", timings):
-        run(*cli, "apply", "--target", "vagrant", "--platform", MACHINE, netns=True, env=env, timeout=BUDGET["apply"])
+        run(*cli, "apply", *guest, netns=True, env=env, timeout=BUDGET["apply"])
     second = Report.load(report)
     say(f"second rehearsal: {summary(second)}")
     if changed := changed_steps(second):
         raise StageFailed(f"the second apply did not leave every step unchanged: {', '.join(changed)}")
     JUNIT.unlink(missing_ok=True)
-    tests = (*TESTS, "--target", "vagrant", "--platform", MACHINE, f"--junitxml={JUNIT}")
+    tests = (*TESTS, *guest, f"--junitxml={JUNIT}")
     with phase("acceptance suite", timings):
         code = run(sys.executable, "-m", "pytest", *tests, netns=True, env=env, check=False, timeout=BUDGET["suite"])
     counts = suite_counts(JUNIT) if JUNIT.is_file() else {}
     say("acceptance suite through the vagrant driver: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     if code != 0 or not counts.get("passed") or counts["failures"] or counts["errors"]:
         raise StageFailed(f"the acceptance suite failed (pytest exit {code}); JUnit: {JUNIT}")
+    with phase("rehearse destroy", timings):  # the Vagrant driver's own, proven here
+        run(*cli, "destroy", *guest, netns=True, env=env, timeout=BUDGET["teardown"])
+    status = subprocess.run(("ip", "netns", "exec", NETNS, *cli, "status", *guest), cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=True, timeout=120).stdout  # fmt: skip
+    if status.split()[-1:] != ["absent"]:
+        raise StageFailed(f"after `rehearse destroy` the machine is still there: {status.strip()}")
 
 
 def main() -> int:
