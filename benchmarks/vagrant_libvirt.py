@@ -196,9 +196,10 @@ def configure(rootfs: Path) -> None:
     (rootfs / "etc/pip.conf").write_text(PIP_CONF)
     wheels = rootfs / GUEST_WHEELS.lstrip("/")
     run(sys.executable, "-m", "pip", "download", "--dest", str(wheels), *WHEELS)
-    # With the box's own Python and compiler (pip.conf above: from the folder only), then the sdists go,
-    # so step 5.1 installs the wheels.
-    run(*chroot, "python3", "-m", "pip", "wheel", "--wheel-dir", GUEST_WHEELS, *PREBUILT, timeout=BUDGET["box"])
+    # With the box's own Python and compiler, then the sdists go, so step 5.1 installs the wheels. A clean
+    # environment, as in the guest: the host's PIP_* settings would override pip.conf's folder.
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+    run(*chroot, "python3", "-m", "pip", "wheel", "--wheel-dir", GUEST_WHEELS, *PREBUILT, env=env, timeout=BUDGET["box"])
     for name in PREBUILT:
         for sdist in wheels.glob(f"{name}-*.tar.gz"):
             sdist.unlink()
