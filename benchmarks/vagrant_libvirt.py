@@ -199,7 +199,9 @@ def configure(rootfs: Path) -> None:
     # With the box's own Python and compiler, then the sdists go, so step 5.1 installs the wheels. A clean
     # environment, as in the guest: the host's PIP_* settings would override pip.conf's folder.
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
-    run(*chroot, "python3", "-m", "pip", "wheel", "--wheel-dir", GUEST_WHEELS, *PREBUILT, env=env, timeout=BUDGET["box"])
+    run(
+        *chroot, "python3", "-m", "pip", "wheel", "--wheel-dir", GUEST_WHEELS, *PREBUILT, env=env, timeout=BUDGET["box"]
+    )
     for name in PREBUILT:
         for sdist in wheels.glob(f"{name}-*.tar.gz"):
             sdist.unlink()
