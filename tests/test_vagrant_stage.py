@@ -43,9 +43,11 @@ def test_a_box_cache_others_can_write_is_refused(cache_home: Path, writable_by: 
         stage.box_file()
 
 
-def test_a_cached_box_that_is_a_symlink_is_refused(cache_home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_cached_box_that_is_a_symlink_is_refused(cache_home: Path, tmp_path: Path, dangling: bool) -> None:
     box = stage.box_file()
-    (tmp_path / "elsewhere.box").write_text("")
+    if not dangling:
+        (tmp_path / "elsewhere.box").write_text("")
     box.symlink_to(tmp_path / "elsewhere.box")
     with pytest.raises(SystemExit, match="not a symlink"):
         stage.box_file()
