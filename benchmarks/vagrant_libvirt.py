@@ -1,23 +1,28 @@
-"""Opt-in, slow, real run (not part of CI): the rehearsal and the acceptance suite through Vagrant's
-libvirt provider, on a Debian 12 box built here from a debootstrap root filesystem.
+"""CI's vagrant-libvirt stage (`.ci/run` calls it), also run by hand: the rehearsal and the acceptance
+suite through Vagrant's libvirt provider, on a Debian 12 box built here from a debootstrap root
+filesystem.
 
     sudo .venv/bin/python benchmarks/vagrant_libvirt.py [--rebuild] > vagrant-libvirt.log 2>&1
 
 Needs root (debootstrap, a network namespace, libvirtd), about 3 GB of free disk while the box is
-built, and 10-20 minutes. Phases, each timed: Debian packages for the host (installed only if
-missing), the box (built once, cached as `.rehearse/cache/rehearse-bookworm-libvirt-<recipe>.box`),
-then, inside the network namespace `rehearse-vm` (loopback only, no route out): virtlogd and
-libvirtd, `vagrant box add`, `vagrant up bookworm --provider=libvirt` (its provisioner rehearses),
-`rehearse apply --target vagrant --platform bookworm`, and the acceptance suite. Whatever was
-started is torn down at the end, failed or not: the machine, libvirt's networks, pools and volumes
-created meanwhile, the daemons (by pid), the namespace, Vagrant's box store.
+built, and 20-30 minutes on 2 cores. Phases, each timed: Debian packages for the host (installed
+only if missing), the box (built once per recipe, cached in root's user cache directory, see
+`box_file`), then, inside the network namespace `rehearse-vm` (loopback only, no route out):
+virtlogd and libvirtd, `vagrant box add`, `vagrant up bookworm --provider=libvirt` (its provisioner
+rehearses), `rehearse apply --target vagrant --platform bookworm` (every step must be unchanged),
+and the acceptance suite (its JUnit in `.rehearse/vagrant-libvirt-junit.xml`). Whatever was started
+is torn down at the end, failed or not: the machine, libvirt's networks, pools and volumes created
+meanwhile, the daemons (by pid), the namespace, Vagrant's box store. Exit 0 only when every phase
+passed.
 
 Deviations of this test box (printed when it runs):
 - software emulation (libvirt domain type `qemu`, TCG): KVM cannot start guests on the machine this
   was written on (qemu aborts with `failed to set MSR 0x10a`), so everything in the guest is slow.
 - the namespace has no route out, so the box carries the packages step 3/4.1 would fetch and a local
-  wheel folder for step 5.1 (`/etc/pip.conf` points pip at it; uWSGI is there as its source
-  distribution, so step 5.1 still compiles it in the guest).
+  wheel folder for step 5.1 (`/etc/pip.conf` points pip at it).
+- uWSGI (no wheel on PyPI) is in that folder as a wheel compiled when the box is built, in the box's
+  own root filesystem at the host's speed: compiled in the guest under TCG, step 5.1 took ~10 of the
+  stage's ~30 minutes. The podman stages compile it in the guest, as the tutorial's reader does.
 """
 
 import argparse
@@ -25,18 +30,24 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+
+import platformdirs
 
 from provision.guests import mirror
 from provision.layout import PROJECT
 from provision.platforms.bookworm import BOOKWORM
-from provision.platforms.bookworm import PACKAGES as BOOKWORM_PACKAGES
+from provision.platforms.debian import PYTHON3_PACKAGES as BOOKWORM_PACKAGES
+from provision.reports.record import Outcome, Report, Status
 
 ROOT = PROJECT
 assert BOOKWORM.image is not None
@@ -58,11 +69,14 @@ BOX_SYSTEM = ("openssh-server", "linux-image-amd64", "udev", "kmod", "rsync")
 # `pip install uwsgi flask` plus what building uWSGI's sdist pulls into its build environment.
 OFFLINE_PACKAGES = (*BOOKWORM_PACKAGES, "virtualenv")
 WHEELS = ("flask", "uwsgi", "setuptools", "wheel")
+PREBUILT = ("uwsgi",)  # sdists compiled into wheels when the box is built, not in the guest
 GUEST_WHEELS = "/opt/rehearse-wheels"
 DEVIATIONS = (
     "software emulation (libvirt domain type qemu, TCG): KVM cannot start guests on this machine",
     "the namespace has no route out, so the box carries the packages step 3/4.1 would fetch and a local "
     f"wheel folder for step 5.1 ({', '.join(OFFLINE_PACKAGES)}; {GUEST_WHEELS}: {', '.join(WHEELS)})",
+    f"{', '.join(PREBUILT)} compiled into a wheel when the box is built (at the host's speed), not by step 5.1 "
+    "in the guest under TCG; the podman stages compile it in the guest as the tutorial's reader does",
 )
 
 DISK_GB = 4
@@ -82,25 +96,53 @@ Vagrant.configure("2") do |config|
   end
 end
 """
-RECIPE = hashlib.sha256(
-    "\n".join((*IMAGE.include, *BOX_SYSTEM, *OFFLINE_PACKAGES, *WHEELS, PIP_CONF, NETWORK, BOX_VAGRANTFILE)).encode()
-).hexdigest()[:12]
-BOX_FILE = ROOT / ".rehearse" / "cache" / f"rehearse-bookworm-libvirt-{RECIPE}.box"
+RECIPE_PARTS = (IMAGE.suite, *IMAGE.include, *BOX_SYSTEM, *OFFLINE_PACKAGES, *WHEELS, *PREBUILT, PIP_CONF, NETWORK)
+RECIPE = hashlib.sha256("\n".join((*RECIPE_PARTS, BOX_VAGRANTFILE)).encode()).hexdigest()[:12]
+BOX_PREFIX = "rehearse-bookworm-libvirt-"
+TESTS = ("tests/test_acceptance.py", "tests/test_rehearsal.py")
+JUNIT = ROOT / ".rehearse" / "vagrant-libvirt-junit.xml"
+# Each phase's bound, in seconds: under TCG on 2 busy cores `vagrant up` took ~6 min, the suite ~8.
+BUDGET = {"packages": 900, "box": 1800, "up": 2400, "apply": 600, "suite": 2400, "teardown": 300}
 
 
 def say(message: str) -> None:
     print(f"[vagrant-libvirt] {message}", flush=True)
 
 
-def run(*cmd: str, netns: bool = False, env: dict[str, str] | None = None, check: bool = True) -> int:
-    """Run a command with its output on ours; `netns`: inside the namespace."""
+def run(
+    *cmd: str, netns: bool = False, env: dict[str, str] | None = None, check: bool = True, timeout: float = 600
+) -> int:
+    """Run a command with its output on ours, for at most `timeout` s; `netns`: inside the namespace."""
     full = ("ip", "netns", "exec", NETNS, *cmd) if netns else cmd
     say(f"$ {' '.join(full)}")
-    return subprocess.run(full, cwd=ROOT, env=env, check=check).returncode
+    return subprocess.run(full, cwd=ROOT, env=env, check=check, timeout=timeout, stdin=subprocess.DEVNULL).returncode
 
 
 def output(*cmd: str) -> str:
-    return subprocess.run(("ip", "netns", "exec", NETNS, *cmd), capture_output=True, text=True, check=True).stdout
+    cmd = ("ip", "netns", "exec", NETNS, *cmd)
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def box_file() -> Path:
+    """The box of this recipe in the user's cache directory (root's, as this runs as root), kept
+    across runs and checkouts on this machine. The directories and the box must be this user's and
+    writable by nobody else: a box another user could swap would run as root's guest."""
+    boxes = platformdirs.user_cache_path("rehearse") / "boxes"
+    boxes.mkdir(mode=0o700, parents=True, exist_ok=True)
+    box = boxes / f"{BOX_PREFIX}{RECIPE}.box"
+    for path in (boxes.parent, boxes, box):
+        if path.is_symlink() or path.exists():
+            refuse_unless_private(path)
+    return box
+
+
+def refuse_unless_private(path: Path) -> None:
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise SystemExit(
+            f"refusing the box cache: {path} must be owned by uid {os.geteuid()}, not a symlink, and "
+            f"writable by its owner only (it is uid {st.st_uid}, mode {stat.filemode(st.st_mode)})"
+        )
 
 
 @contextlib.contextmanager
@@ -120,8 +162,9 @@ def ensure_host_packages() -> None:
     listed = subprocess.run(query, capture_output=True, text=True, check=False).stdout.split("\n")
     missing = sorted(set(HOST_PACKAGES) - {line.split()[0] for line in listed if line.endswith(" installed")})
     if missing:
-        run("apt-get", "update")
-        run("apt-get", "install", "-y", "--no-install-recommends", *missing)
+        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+        run("apt-get", "update", env=env, timeout=BUDGET["packages"])
+        run("apt-get", "install", "-y", "--no-install-recommends", *missing, env=env, timeout=BUDGET["packages"])
 
 
 def insecure_public_key() -> str:
@@ -151,19 +194,30 @@ def configure(rootfs: Path) -> None:
     (rootfs / "etc/systemd/network/50-dhcp.network").write_text(NETWORK)
     run(*chroot, "systemctl", "enable", "systemd-networkd")
     (rootfs / "etc/pip.conf").write_text(PIP_CONF)
-    run(sys.executable, "-m", "pip", "download", "--dest", str(rootfs / GUEST_WHEELS.lstrip("/")), *WHEELS)
+    wheels = rootfs / GUEST_WHEELS.lstrip("/")
+    run(sys.executable, "-m", "pip", "download", "--dest", str(wheels), *WHEELS)
+    # With the box's own Python and compiler, then the sdists go, so step 5.1 installs the wheels. A clean
+    # environment, as in the guest: the host's PIP_* settings would override pip.conf's folder.
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+    run(
+        *chroot, "python3", "-m", "pip", "wheel", "--wheel-dir", GUEST_WHEELS, *PREBUILT, env=env, timeout=BUDGET["box"]
+    )
+    for name in PREBUILT:
+        for sdist in wheels.glob(f"{name}-*.tar.gz"):
+            sdist.unlink()
     run(*chroot, "apt-get", "clean")
 
 
-def build_box() -> None:
-    """debootstrap, configure, an ext4 disk image as qcow2, and the box: image, kernel, initrd."""
-    BOX_FILE.parent.mkdir(parents=True, exist_ok=True)
+def build_box(box_file: Path) -> None:
+    """debootstrap, configure, an ext4 disk image as qcow2, and the box: image, kernel, initrd.
+    Boxes of other recipes go: one box per machine."""
     include = ",".join((*IMAGE.include, *BOX_SYSTEM, *OFFLINE_PACKAGES))
-    with tempfile.TemporaryDirectory(dir=BOX_FILE.parent, prefix="box-") as tmp:
+    with tempfile.TemporaryDirectory(dir=box_file.parent, prefix="box-") as tmp:
         rootfs, box = Path(tmp, "rootfs"), Path(tmp, "box")
         box.mkdir()
         suite = IMAGE.suite
-        run("debootstrap", "--variant=minbase", f"--include={include}", suite, str(rootfs), mirror.debian_mirror(suite))
+        run("debootstrap", "--variant=minbase", f"--include={include}", suite, str(rootfs), mirror.debian_mirror(suite),
+            timeout=BUDGET["box"])  # fmt: skip
         configure(rootfs)
         for name in ("vmlinuz", "initrd.img"):
             shutil.copyfile(sorted((rootfs / "boot").glob(f"{name}-*"))[-1], box / name)
@@ -173,9 +227,14 @@ def build_box() -> None:
         metadata = {"provider": "libvirt", "format": "qcow2", "virtual_size": DISK_GB}
         (box / "metadata.json").write_text(json.dumps(metadata) + "\n")
         (box / "Vagrantfile").write_text(BOX_VAGRANTFILE)
-        partial = BOX_FILE.with_suffix(".partial")
+        partial = Path(tmp, "box.tar")
         run("tar", "-C", str(box), "-cf", str(partial), *sorted(p.name for p in box.iterdir()))
-        partial.rename(BOX_FILE)
+        partial.chmod(0o600)
+        partial.rename(box_file)  # atomic: a box in the cache is always whole
+    for old in box_file.parent.glob(f"{BOX_PREFIX}*.box"):
+        if old != box_file:
+            say(f"removing the box of another recipe: {old}")
+            old.unlink()
 
 
 def start_daemon(name: str, stack: contextlib.ExitStack) -> None:
@@ -235,17 +294,35 @@ def delete_namespace() -> None:
     run("ip", "netns", "delete", NETNS, check=False)
 
 
-def first_rehearsal() -> str:
-    """The provisioner's rehearsal as its report has it (the next `apply` overwrites the report)."""
-    report = json.loads((ROOT / ".rehearse" / f"vagrant-{MACHINE}" / "report.json").read_text())
-    statuses = [s["status"] for s in report["steps"]]
-    return f"{report['status']} in {report['seconds']:.1f} s, steps: " + ", ".join(
-        f"{n} {s}" for s in sorted(set(statuses)) for n in [statuses.count(s)]
-    )
+def summary(report: Report) -> str:
+    """A rehearsal as its report has it: outcome, time, steps per status."""
+    statuses = [s.status for s in report.steps]
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in sorted(set(statuses)))
+    return f"{report.status} in {report.seconds:.1f} s, steps: {counts}"
 
 
-def rehearse(stack: contextlib.ExitStack, timings: dict[str, float]) -> int:
-    """Everything in the namespace; returns the acceptance suite's exit code."""
+def changed_steps(report: Report) -> list[str]:
+    """The steps a rerun did not leave unchanged (all of them when it did not pass)."""
+    if report.status != Outcome.PASSED:
+        return [s.id for s in report.steps]
+    return [s.id for s in report.steps if s.status != Status.UNCHANGED]
+
+
+def suite_counts(junit: Path) -> dict[str, int]:
+    """pytest's totals from its JUnit XML (one testsuite)."""
+    suite = ET.parse(junit).getroot()
+    suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
+    assert suite is not None
+    totals = {k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")}
+    return {"passed": totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"], **totals}
+
+
+class StageFailed(Exception):
+    """A phase of the stage failed; the message says which and why, in one line."""
+
+
+def rehearse(stack: contextlib.ExitStack, timings: dict[str, float], box: Path) -> None:
+    """Everything in the namespace; raises StageFailed (or CalledProcessError) when a phase fails."""
     if not (ROOT / ".vagrant").exists():  # any vagrant command in the project creates it
         stack.callback(shutil.rmtree, ROOT / ".vagrant", ignore_errors=True)
     vagrant_home = Path(tempfile.mkdtemp(dir=ROOT / ".rehearse", prefix="vagrant-home-"))
@@ -258,6 +335,8 @@ def rehearse(stack: contextlib.ExitStack, timings: dict[str, float]) -> int:
         "LIBVIRT_DEFAULT_URI": LIBVIRT,
         f"REHEARSE_{MACHINE.upper()}_BOX": BOX_NAME,
     }
+    if Path("/run/netns", NETNS).exists():  # left by a run killed before its teardown
+        delete_namespace()
     run("ip", "netns", "add", NETNS)
     stack.callback(delete_namespace)
     run("ip", "-n", NETNS, "link", "set", "lo", "up")
@@ -267,17 +346,35 @@ def rehearse(stack: contextlib.ExitStack, timings: dict[str, float]) -> int:
         wait_for_libvirtd()
     stack.callback(remove_new_libvirt_objects, libvirt_objects())
     with phase("vagrant box add", timings):
-        run("vagrant", "box", "add", "--name", BOX_NAME, str(BOX_FILE), netns=True, env=env)
-    stack.callback(run, "vagrant", "destroy", "-f", MACHINE, netns=True, env=env, check=False)
-    with phase("vagrant up (boot + provisioner: first rehearsal)", timings):
-        run("vagrant", "up", MACHINE, "--provider=libvirt", netns=True, env=env)
-    say(f"first rehearsal (the provisioner's): {first_rehearsal()}")
+        run("vagrant", "box", "add", "--name", BOX_NAME, str(box), netns=True, env=env)
     cli = (sys.executable, "-m", "provision.cli")
+    guest = ("--target", "vagrant", "--platform", MACHINE)
+    # The product's own teardown (the Vagrant driver's destroy); whatever it leaves, libvirt's go above.
+    stack.callback(run, *cli, "destroy", *guest, netns=True, env=env, check=False, timeout=BUDGET["teardown"])
+    report = ROOT / ".rehearse" / f"vagrant-{MACHINE}" / "report.json"
+    with phase("vagrant up (boot + provisioner: first rehearsal)", timings):
+        run("vagrant", "up", MACHINE, "--provider=libvirt", netns=True, env=env, timeout=BUDGET["up"])
+    say(f"first rehearsal (the provisioner's): {summary(Report.load(report))}")
     with phase("rehearse apply (second run)", timings):
-        run(*cli, "apply", "--target", "vagrant", "--platform", MACHINE, netns=True, env=env)
-    tests = ("tests/test_acceptance.py", "tests/test_rehearsal.py", "--target", "vagrant", "--platform", MACHINE)
+        run(*cli, "apply", *guest, netns=True, env=env, timeout=BUDGET["apply"])
+    second = Report.load(report)
+    say(f"second rehearsal: {summary(second)}")
+    if changed := changed_steps(second):
+        raise StageFailed(f"the second apply did not leave every step unchanged: {', '.join(changed)}")
+    JUNIT.unlink(missing_ok=True)
+    tests = (*TESTS, *guest, f"--junitxml={JUNIT}")
     with phase("acceptance suite", timings):
-        return run(sys.executable, "-m", "pytest", *tests, netns=True, env=env, check=False)
+        code = run(sys.executable, "-m", "pytest", *tests, netns=True, env=env, check=False, timeout=BUDGET["suite"])
+    counts = suite_counts(JUNIT) if JUNIT.is_file() else {}
+    say("acceptance suite through the vagrant driver: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if code != 0 or not counts.get("passed") or counts["failures"] or counts["errors"]:
+        raise StageFailed(f"the acceptance suite failed (pytest exit {code}); JUnit: {JUNIT}")
+    with phase("rehearse destroy", timings):  # the Vagrant driver's own, proven here
+        run(*cli, "destroy", *guest, netns=True, env=env, timeout=BUDGET["teardown"])
+    status = subprocess.run(("ip", "netns", "exec", NETNS, *cli, "status", *guest), cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=True, timeout=120).stdout  # fmt: skip
+    if status.split()[-1:] != ["absent"]:
+        raise StageFailed(f"after `rehearse destroy` the machine is still there: {status.strip()}")
 
 
 def main() -> int:
@@ -285,24 +382,36 @@ def main() -> int:
     ap.add_argument("--rebuild", action="store_true", help="build the box even if a cached one exists")
     args = ap.parse_args()
     if os.geteuid() != 0:
-        raise SystemExit("run as root: debootstrap, network namespaces and libvirtd need it")
+        print("vagrant_libvirt: run as root: debootstrap, network namespaces and libvirtd need it", file=sys.stderr)
+        return 2
     for deviation in DEVIATIONS:
         say(f"deviation of this test box: {deviation}")
     timings: dict[str, float] = {}
+    started = time.monotonic()
     code = 1
     try:
         with phase("host packages", timings):
             ensure_host_packages()
         with phase("box (build or reuse)", timings):
-            if args.rebuild or not BOX_FILE.is_file():
-                build_box()
-            say(f"box: {BOX_FILE.relative_to(ROOT)} ({BOX_FILE.stat().st_size / 2**20:.0f} MiB)")
+            box = box_file()
+            if args.rebuild or not box.is_file():
+                build_box(box)
+            say(f"box: {box} ({box.stat().st_size / 2**20:.0f} MiB)")
         with contextlib.ExitStack() as stack:
-            code = rehearse(stack, timings)
+            rehearse(stack, timings, box)
             say("tearing down")
+        code = 0
+    except StageFailed as e:
+        say(f"FAILED: {e}")
+    except subprocess.CalledProcessError as e:
+        say(f"FAILED: `{shlex.join(map(str, e.cmd))}` exited {e.returncode}")
+    except subprocess.TimeoutExpired as e:
+        say(f"FAILED: `{shlex.join(map(str, e.cmd))}` ran past its {e.timeout:g} s budget")
     finally:
+        timings["stage (wall clock)"] = time.monotonic() - started
         for name, seconds in timings.items():
             say(f"{name:<52} {seconds:8.1f} s")
+    say("passed" if code == 0 else "failed")
     return code
 
 
