@@ -9,14 +9,15 @@ import hashlib
 import os
 import stat
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 import pytest
+from loopback_server import serving
 from playwright.sync_api import Error as PlaywrightError
 
 from provision import cli, platforms
@@ -205,18 +206,10 @@ def servers() -> Iterator[tuple[str, list[str], list[str]]]:
     outside one is named `outside.localhost`, which Chromium would resolve to loopback by itself."""
     page_seen: list[str] = []
     outside_seen: list[str] = []
-    outside = ThreadingHTTPServer(("127.0.0.1", 0), type("Outside", (Recorder,), {"seen": outside_seen, "outside": ""}))
-    outside_url = f"http://outside.localhost:{outside.server_address[1]}"
-    page = ThreadingHTTPServer(("127.0.0.1", 0), type("Page", (Recorder,), {"seen": page_seen, "outside": outside_url}))
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (page, outside)]
-    for t in threads:
-        t.start()
-    try:
-        yield f"http://site.test:{page.server_address[1]}", page_seen, outside_seen
-    finally:
-        for s in (page, outside):
-            s.shutdown()
-            s.server_close()
+    with serving(type("Outside", (Recorder,), {"seen": outside_seen, "outside": ""})) as outside:
+        outside_url = f"http://outside.localhost:{urlsplit(outside).port}"
+        with serving(type("Page", (Recorder,), {"seen": page_seen, "outside": outside_url})) as page:
+            yield f"http://site.test:{urlsplit(page).port}", page_seen, outside_seen
 
 
 @needs_chromium
