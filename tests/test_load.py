@@ -339,7 +339,7 @@ def test_the_switch_to_tcp_serves_the_page_and_restores_both_files_byte_for_byte
 
 
 @pytest.mark.guest
-def test_a_short_load_gives_figures_and_leaves_the_guest_unchanged(rehearsed):
+def test_a_short_load_gives_figures_and_leaves_the_guest_unchanged(rehearsed, tmp_path):
     target, platform, workdir = rehearsed.driver.target, rehearsed.platform.name, str(rehearsed.out.parent)
     before = fingerprint(rehearsed)
     short = ["--duration", "2", "--concurrency", "1,32", "--rounds", "2"]
@@ -358,7 +358,8 @@ def test_a_short_load_gives_figures_and_leaves_the_guest_unchanged(rehearsed):
     assert fingerprint(rehearsed) == before
     html = (rehearsed.out / "report.html").read_text()
     assert "data:image/svg+xml;base64," in html
-    # The guest as the rehearsal left it: a following apply changes nothing.
-    assert cli.main(["apply", "--target", target, "--platform", platform, "--workdir", workdir]) == 0
-    again = Report.load(rehearsed.out / "report.json")
+    # The guest as the rehearsal left it: a following apply changes nothing (its record in a workdir of its
+    # own: the session's stays the rehearsal's, which other tests read).
+    assert cli.main(["apply", "--target", target, "--platform", platform, "--workdir", str(tmp_path)]) == 0
+    again = Report.load(cli.state_dir(tmp_path, target, platform) / "report.json")
     assert [s.status for s in again.steps] == [Status.UNCHANGED] * len(again.steps)

@@ -82,7 +82,7 @@ def test_a_text_with_socket_mode_600_fails_at_nginx_with_its_permission_denied(a
 
 
 def test_the_ported_seed_passes_literally(rehearsed, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if rehearsed.driver.name != "podman" or rehearsed.platform.name != "bookworm":
+    if rehearsed.driver.name != "podman":  # whatever the session's platform: the check makes its own guest
         pytest.skip("the port check makes a new bookworm guest with the podman driver")
     seed = tmp_path / "seed.md"
     seed.write_text(seed_text(), encoding="utf-8")
