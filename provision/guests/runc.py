@@ -80,16 +80,16 @@ class Container:
 def runtime_of(args: list[str]) -> tuple[str, str]:
     """(runtime binary, state root) from the container's conmon command line: `-r PATH`, and the
     `--runtime-arg` pair for `--root`, if podman passed one (runc's own default otherwise)."""
-    binary, root = "", RUNC_ROOT
+    binary = next((b for a, b in itertools.pairwise(args) if a == "-r"), "")
+    # podman hands runc its options one `--runtime-arg` each: `--root DIR` as two of them, or `--root=DIR`
     runtime_args = [b for a, b in itertools.pairwise(args) if a == "--runtime-arg"]
     runtime_args += [a.split("=", 1)[1] for a in args if a.startswith("--runtime-arg=")]
-    for a, b in itertools.pairwise(args):
-        if a == "-r":
-            binary = b
-    for a, b in itertools.pairwise(runtime_args):
+    root = RUNC_ROOT
+    for a, b in itertools.pairwise([*runtime_args, ""]):
         if a == "--root":
             root = b
-    root = next((a.split("=", 1)[1] for a in runtime_args if a.startswith("--root=")), root)
+        elif a.startswith("--root="):
+            root = a.split("=", 1)[1]
     if not binary:
         raise DriverError("the container's conmon names no runtime binary")
     return binary, root
