@@ -10,7 +10,10 @@ only if missing), the box (built once per recipe, cached in root's user cache di
 `box_file`), then, inside the network namespace `rehearse-vm` (loopback only, no route out):
 virtlogd and libvirtd, `vagrant box add`, `vagrant up bookworm --provider=libvirt` (its provisioner
 rehearses), `rehearse apply --target vagrant --platform bookworm` (every step must be unchanged),
-and the acceptance suite (its JUnit in `.rehearse/vagrant-libvirt-junit.xml`). Whatever was started
+and the acceptance suite (its JUnit in `.rehearse/vagrant-libvirt-junit.xml`). The guest's serial console
+is kept in `.rehearse/vagrant-libvirt-console-N.log` (N: the boot). A boot whose domain runs
+`BOOT_BOUND` s without a DHCP lease is stopped, its console's tail printed, and booted once more
+(vagrant-libvirt alone would wait ~1000 s, then fail without saying why). Whatever was started
 is torn down at the end, failed or not: the machine, libvirt's networks, pools and volumes created
 meanwhile, the daemons (by pid), the namespace, Vagrant's box store. Exit 0 only when every phase
 passed.
@@ -32,6 +35,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -39,6 +43,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -47,6 +52,7 @@ from provision.guests import mirror
 from provision.layout import PROJECT
 from provision.platforms.bookworm import BOOKWORM
 from provision.platforms.debian import PYTHON3_PACKAGES as BOOKWORM_PACKAGES
+from provision.printable import printable
 from provision.reports.record import Outcome, Report, Status
 
 ROOT = PROJECT
@@ -101,6 +107,21 @@ RECIPE = hashlib.sha256("\n".join((*RECIPE_PARTS, BOX_VAGRANTFILE)).encode()).he
 BOX_PREFIX = "rehearse-bookworm-libvirt-"
 TESTS = ("tests/test_acceptance.py", "tests/test_rehearsal.py")
 JUNIT = ROOT / ".rehearse" / "vagrant-libvirt-junit.xml"
+CONSOLE = ROOT / ".rehearse" / "vagrant-libvirt-console-{boot}.log"
+# Merged by Vagrant between the box's Vagrantfile and the project's: the serial console to a file
+# (virtlogd writes it), so a boot that hangs says where.
+HOME_VAGRANTFILE = """\
+Vagrant.configure("2") do |config|
+  config.vm.provider :libvirt do |lv|
+    lv.serial :type => "file", :source => { :path => ENV["REHEARSE_CONSOLE_LOG"] } if ENV["REHEARSE_CONSOLE_LOG"]
+  end
+end
+"""
+# From the domain's start to its DHCP lease: ~30 s on an idle machine, ~90 s on a busy one. Seen once in
+# CI: a domain that never got one, and vagrant-libvirt waiting 1015 s before it failed.
+BOOT_BOUND = 300
+BOOTS = 2
+POLL = 5
 # Each phase's bound, in seconds: under TCG on 2 busy cores `vagrant up` took ~6 min, the suite ~8.
 BUDGET = {"packages": 900, "box": 1800, "up": 2400, "apply": 600, "suite": 2400, "teardown": 300}
 
@@ -310,8 +331,8 @@ def changed_steps(report: Report) -> list[str]:
 
 def suite_counts(junit: Path) -> dict[str, int]:
     """pytest's totals from its JUnit XML (one testsuite)."""
-    suite = ET.parse(junit).getroot()
-    suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
+    root = ET.parse(junit).getroot()
+    suite = root.find("testsuite") if root.tag == "testsuites" else root
     assert suite is not None
     totals = {k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")}
     return {"passed": totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"], **totals}
@@ -321,13 +342,105 @@ class StageFailed(Exception):
     """A phase of the stage failed; the message says which and why, in one line."""
 
 
+@dataclass
+class BootWatch:
+    """One boot as `vagrant up` shows it to libvirt, poll by poll: since when the new domain runs, and
+    how long it took to get its DHCP lease."""
+
+    bound: float = BOOT_BOUND
+    running_since: float | None = None
+    leased_after: float | None = None
+
+    def observe(self, now: float, running: bool, leased: bool) -> bool:
+        """Record one poll; False once the domain has been running `bound` s without a lease."""
+        if running and self.running_since is None:
+            self.running_since = now
+        if self.running_since is None or self.leased_after is not None:
+            return True
+        if leased:
+            self.leased_after = now - self.running_since
+            return True
+        return now - self.running_since < self.bound
+
+
+def new_domains(before: set[str]) -> set[str]:
+    """The running domains this run added."""
+    listed = subprocess.run(("ip", "netns", "exec", NETNS, "virsh", "-c", LIBVIRT, "list", "--name"),
+                            capture_output=True, text=True, check=False, timeout=60).stdout  # fmt: skip
+    return set(listed.split()) - before
+
+
+def has_lease(domain: str) -> bool:
+    leases = subprocess.run(("ip", "netns", "exec", NETNS, "virsh", "-c", LIBVIRT, "domifaddr", domain, "--source",
+                             "lease"), capture_output=True, text=True, check=False, timeout=60).stdout  # fmt: skip
+    return " ipv4 " in leases
+
+
+def console_tail(console: Path, lines: int = 40) -> str:
+    """The end of a boot's serial console, safe to print (the guest's colours and escapes defused)."""
+    if not console.is_file():
+        return "(no console output)"
+    text = console.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join(f"    | {printable(line)}" for line in text)
+
+
+def interrupt(proc: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a user would: vagrant-libvirt then removes the domain it was booting."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(BUDGET["teardown"])
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def boot(env: dict[str, str], console: Path, before: set[str]) -> BootWatch | None:
+    """`vagrant up` (boot and provisioner) once; None when its domain hung before a DHCP lease."""
+    cmd = ("ip", "netns", "exec", NETNS, "vagrant", "up", MACHINE, "--provider=libvirt")
+    say(f"$ {' '.join(cmd)}")
+    watch, deadline = BootWatch(), time.monotonic() + BUDGET["up"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env | {"REHEARSE_CONSOLE_LOG": str(console)}, stdin=subprocess.DEVNULL)
+    while (code := proc.poll()) is None:
+        now = time.monotonic()
+        if now > deadline:
+            interrupt(proc)
+            raise subprocess.TimeoutExpired(cmd, BUDGET["up"])
+        domains = new_domains(before) if watch.leased_after is None else set()
+        if not watch.observe(now, bool(domains), any(map(has_lease, domains))):
+            interrupt(proc)
+            return None
+        time.sleep(POLL)
+    if code != 0:
+        raise subprocess.CalledProcessError(code, cmd)
+    return watch
+
+
+def vagrant_up(env: dict[str, str], teardown: tuple[str, ...], timings: dict[str, float]) -> Path:
+    """Boot and provision; a boot that hangs before its lease is reported and done once more.
+    Returns the console of the boot that came up."""
+    before = libvirt_objects()["domain"]
+    for n in range(1, BOOTS + 1):
+        console = Path(str(CONSOLE).format(boot=n))
+        console.unlink(missing_ok=True)
+        watch = boot(env, console, before)
+        if watch is not None:
+            timings["domain start to DHCP lease"] = watch.leased_after or 0.0
+            return console
+        say(f"boot {n} of {BOOTS}: the domain ran {BOOT_BOUND} s without a DHCP lease; its console ({console}) ends:")
+        print(console_tail(console), flush=True)
+        run(*teardown, netns=True, env=env, check=False, timeout=BUDGET["teardown"])
+    raise StageFailed(f"{BOOTS} boots in a row got no DHCP lease within {BOOT_BOUND} s; consoles: {CONSOLE}")
+
+
 def rehearse(stack: contextlib.ExitStack, timings: dict[str, float], box: Path) -> None:
     """Everything in the namespace; raises StageFailed (or CalledProcessError) when a phase fails."""
     if not (ROOT / ".vagrant").exists():  # any vagrant command in the project creates it
         stack.callback(shutil.rmtree, ROOT / ".vagrant", ignore_errors=True)
+    (ROOT / ".rehearse").mkdir(exist_ok=True)
     vagrant_home = Path(tempfile.mkdtemp(dir=ROOT / ".rehearse", prefix="vagrant-home-"))
     stack.callback(shutil.rmtree, vagrant_home, ignore_errors=True)
     vagrant_home.chmod(0o755)  # qemu runs as libvirt-qemu and reads the box's kernel and initrd from here
+    (vagrant_home / "Vagrantfile").write_text(HOME_VAGRANTFILE)
     env = os.environ | {
         "VAGRANT_HOME": str(vagrant_home),
         "VAGRANT_DEFAULT_PROVIDER": "libvirt",
@@ -350,10 +463,12 @@ def rehearse(stack: contextlib.ExitStack, timings: dict[str, float], box: Path) 
     cli = (sys.executable, "-m", "provision.cli")
     guest = ("--target", "vagrant", "--platform", MACHINE)
     # The product's own teardown (the Vagrant driver's destroy); whatever it leaves, libvirt's go above.
-    stack.callback(run, *cli, "destroy", *guest, netns=True, env=env, check=False, timeout=BUDGET["teardown"])
+    teardown = (*cli, "destroy", *guest)
+    stack.callback(run, *teardown, netns=True, env=env, check=False, timeout=BUDGET["teardown"])
     report = ROOT / ".rehearse" / f"vagrant-{MACHINE}" / "report.json"
     with phase("vagrant up (boot + provisioner: first rehearsal)", timings):
-        run("vagrant", "up", MACHINE, "--provider=libvirt", netns=True, env=env, timeout=BUDGET["up"])
+        # Later `vagrant` commands (the driver's reload, destroy) describe the same domain.
+        env["REHEARSE_CONSOLE_LOG"] = str(vagrant_up(env, teardown, timings))
     say(f"first rehearsal (the provisioner's): {summary(Report.load(report))}")
     with phase("rehearse apply (second run)", timings):
         run(*cli, "apply", *guest, netns=True, env=env, timeout=BUDGET["apply"])

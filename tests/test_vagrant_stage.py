@@ -95,3 +95,34 @@ def test_the_stage_refuses_to_run_as_another_user_than_root(monkeypatch: pytest.
     assert capsys.readouterr().err.strip().splitlines() == [
         "vagrant_libvirt: run as root: debootstrap, network namespaces and libvirtd need it"
     ]
+
+
+# Polls of one boot: (seconds, domain running, domain has a DHCP lease) -> what each poll returns.
+@pytest.mark.parametrize(
+    ("polls", "verdicts", "leased_after"),
+    [
+        # not running yet (vagrant still uploads the box): no clock runs, however long
+        ([(0, False, False), (900, False, False)], [True, True], None),
+        # a good boot: running at 10 s, leased at 45 s; the bound no longer matters after
+        ([(10, True, False), (45, True, True), (900, True, False)], [True, True, True], 35),
+        # the boot CI saw: running, never leased; stopped once it has run the bound
+        ([(10, True, False), (309, True, False), (310, True, False)], [True, True, False], None),
+        # a domain that stopped (crashed, powered off) before its lease counts as running on
+        ([(10, True, False), (100, False, False), (310, False, False)], [True, True, False], None),
+    ],
+)
+def test_a_boot_is_stopped_when_its_domain_runs_the_bound_without_a_lease(
+    polls: list[tuple[float, bool, bool]], verdicts: list[bool], leased_after: float | None
+) -> None:
+    watch = stage.BootWatch(bound=300)
+    assert [watch.observe(*poll) for poll in polls] == verdicts
+    assert watch.leased_after == leased_after
+
+
+def test_a_console_tail_is_printable_and_says_when_there_is_none(tmp_path: Path) -> None:
+    console = tmp_path / "console.log"
+    assert stage.console_tail(console) == "(no console output)"
+    lines = b"".join(b"line %d\r\n" % i for i in range(50))
+    console.write_bytes(lines + b"\x1b[0;32m  OK  \x1b[0m] \x1b]0;owned\x07\n")
+    tail = stage.console_tail(console, lines=3).splitlines()
+    assert tail == ["    | line 48", "    | line 49", "    |   OK  ] \\x1b]0;owned\\x07"]
