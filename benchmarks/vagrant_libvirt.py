@@ -12,7 +12,7 @@ virtlogd and libvirtd, `vagrant box add`, `vagrant up bookworm --provider=libvir
 rehearses), `rehearse apply --target vagrant --platform bookworm` (every step must be unchanged),
 and the acceptance suite (its JUnit in `.rehearse/vagrant-libvirt-junit.xml`). The guest's serial console
 is kept in `.rehearse/vagrant-libvirt-console-N.log` (N: the boot). A boot whose domain runs
-`BOOT_BOUND` s without a DHCP lease is stopped, its console's tail printed, and booted once more
+`--boot-bound` s (300) without a DHCP lease is stopped, its console's tail printed, and booted once more
 (vagrant-libvirt alone would wait ~1000 s, then fail without saying why). Whatever was started
 is torn down at the end, failed or not: the machine, libvirt's networks, pools and volumes created
 meanwhile, the daemons (by pid), the namespace, Vagrant's box store. Exit 0 only when every phase
@@ -107,16 +107,8 @@ RECIPE = hashlib.sha256("\n".join((*RECIPE_PARTS, BOX_VAGRANTFILE)).encode()).he
 BOX_PREFIX = "rehearse-bookworm-libvirt-"
 TESTS = ("tests/test_acceptance.py", "tests/test_rehearsal.py")
 JUNIT = ROOT / ".rehearse" / "vagrant-libvirt-junit.xml"
+# The serial console, through the project's Vagrantfile (REHEARSE_CONSOLE_LOG), so a boot that hangs says where.
 CONSOLE = ROOT / ".rehearse" / "vagrant-libvirt-console-{boot}.log"
-# Merged by Vagrant between the box's Vagrantfile and the project's: the serial console to a file
-# (virtlogd writes it), so a boot that hangs says where.
-HOME_VAGRANTFILE = """\
-Vagrant.configure("2") do |config|
-  config.vm.provider :libvirt do |lv|
-    lv.serial :type => "file", :source => { :path => ENV["REHEARSE_CONSOLE_LOG"] } if ENV["REHEARSE_CONSOLE_LOG"]
-  end
-end
-"""
 # From the domain's start to its DHCP lease: ~30 s on an idle machine, ~90 s on a busy one. Seen once in
 # CI: a domain that never got one, and vagrant-libvirt waiting 1015 s before it failed.
 BOOT_BOUND = 300
@@ -380,7 +372,8 @@ def console_tail(console: Path, lines: int = 40) -> str:
     """The end of a boot's serial console, safe to print (the guest's colours and escapes defused)."""
     if not console.is_file():
         return "(no console output)"
-    text = console.read_text(errors="replace").splitlines()[-lines:]
+    # A serial console ends its lines with CR CR LF.
+    text = console.read_text(errors="replace").replace("\r", "").splitlines()[-lines:]
     return "\n".join(f"    | {printable(line)}" for line in text)
 
 
@@ -394,45 +387,49 @@ def interrupt(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def boot(env: dict[str, str], console: Path, before: set[str]) -> BootWatch | None:
+def boot(env: dict[str, str], console: Path, before: set[str], bound: float) -> BootWatch | None:
     """`vagrant up` (boot and provisioner) once; None when its domain hung before a DHCP lease."""
     cmd = ("ip", "netns", "exec", NETNS, "vagrant", "up", MACHINE, "--provider=libvirt")
     say(f"$ {' '.join(cmd)}")
-    watch, deadline = BootWatch(), time.monotonic() + BUDGET["up"]
+    watch, deadline = BootWatch(bound), time.monotonic() + BUDGET["up"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env | {"REHEARSE_CONSOLE_LOG": str(console)}, stdin=subprocess.DEVNULL)
-    while (code := proc.poll()) is None:
-        now = time.monotonic()
-        if now > deadline:
-            interrupt(proc)
-            raise subprocess.TimeoutExpired(cmd, BUDGET["up"])
-        domains = new_domains(before) if watch.leased_after is None else set()
-        if not watch.observe(now, bool(domains), any(map(has_lease, domains))):
-            interrupt(proc)
-            return None
-        time.sleep(POLL)
+    try:
+        while (code := proc.poll()) is None:
+            now = time.monotonic()
+            if now > deadline:
+                raise subprocess.TimeoutExpired(cmd, BUDGET["up"])
+            domains = new_domains(before) if watch.leased_after is None else set()
+            if not watch.observe(now, bool(domains), any(map(has_lease, domains))):
+                interrupt(proc)
+                return None
+            time.sleep(POLL)
+    except BaseException:  # past its budget, or the stage itself interrupted: vagrant cleans up first
+        interrupt(proc)
+        raise
     if code != 0:
         raise subprocess.CalledProcessError(code, cmd)
     return watch
 
 
-def vagrant_up(env: dict[str, str], teardown: tuple[str, ...], timings: dict[str, float]) -> Path:
+def vagrant_up(env: dict[str, str], teardown: tuple[str, ...], timings: dict[str, float], bound: float) -> Path:
     """Boot and provision; a boot that hangs before its lease is reported and done once more.
     Returns the console of the boot that came up."""
     before = libvirt_objects()["domain"]
     for n in range(1, BOOTS + 1):
         console = Path(str(CONSOLE).format(boot=n))
         console.unlink(missing_ok=True)
-        watch = boot(env, console, before)
+        watch = boot(env, console, before, bound)
         if watch is not None:
             timings["domain start to DHCP lease"] = watch.leased_after or 0.0
             return console
-        say(f"boot {n} of {BOOTS}: the domain ran {BOOT_BOUND} s without a DHCP lease; its console ({console}) ends:")
+        say(f"boot {n} of {BOOTS}: the domain ran {bound:g} s without a DHCP lease; its console ({console}) ends:")
         print(console_tail(console), flush=True)
         run(*teardown, netns=True, env=env, check=False, timeout=BUDGET["teardown"])
-    raise StageFailed(f"{BOOTS} boots in a row got no DHCP lease within {BOOT_BOUND} s; consoles: {CONSOLE}")
+    consoles = ", ".join(str(CONSOLE).format(boot=n) for n in range(1, BOOTS + 1))
+    raise StageFailed(f"{BOOTS} boots in a row got no DHCP lease within {bound:g} s; consoles: {consoles}")
 
 
-def rehearse(stack: contextlib.ExitStack, timings: dict[str, float], box: Path) -> None:
+def rehearse(stack: contextlib.ExitStack, timings: dict[str, float], box: Path, boot_bound: float) -> None:
     """Everything in the namespace; raises StageFailed (or CalledProcessError) when a phase fails."""
     if not (ROOT / ".vagrant").exists():  # any vagrant command in the project creates it
         stack.callback(shutil.rmtree, ROOT / ".vagrant", ignore_errors=True)
@@ -440,7 +437,6 @@ def rehearse(stack: contextlib.ExitStack, timings: dict[str, float], box: Path) 
     vagrant_home = Path(tempfile.mkdtemp(dir=ROOT / ".rehearse", prefix="vagrant-home-"))
     stack.callback(shutil.rmtree, vagrant_home, ignore_errors=True)
     vagrant_home.chmod(0o755)  # qemu runs as libvirt-qemu and reads the box's kernel and initrd from here
-    (vagrant_home / "Vagrantfile").write_text(HOME_VAGRANTFILE)
     env = os.environ | {
         "VAGRANT_HOME": str(vagrant_home),
         "VAGRANT_DEFAULT_PROVIDER": "libvirt",
@@ -468,7 +464,7 @@ def rehearse(stack: contextlib.ExitStack, timings: dict[str, float], box: Path) 
     report = ROOT / ".rehearse" / f"vagrant-{MACHINE}" / "report.json"
     with phase("vagrant up (boot + provisioner: first rehearsal)", timings):
         # Later `vagrant` commands (the driver's reload, destroy) describe the same domain.
-        env["REHEARSE_CONSOLE_LOG"] = str(vagrant_up(env, teardown, timings))
+        env["REHEARSE_CONSOLE_LOG"] = str(vagrant_up(env, teardown, timings, boot_bound))
     say(f"first rehearsal (the provisioner's): {summary(Report.load(report))}")
     with phase("rehearse apply (second run)", timings):
         run(*cli, "apply", *guest, netns=True, env=env, timeout=BUDGET["apply"])
@@ -495,10 +491,16 @@ def rehearse(stack: contextlib.ExitStack, timings: dict[str, float], box: Path) 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rebuild", action="store_true", help="build the box even if a cached one exists")
+    bound_help = f"stop a boot whose domain runs this long without a DHCP lease (default {BOOT_BOUND})"
+    ap.add_argument("--boot-bound", type=float, default=BOOT_BOUND, metavar="SECONDS", help=bound_help)
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("vagrant_libvirt: run as root: debootstrap, network namespaces and libvirtd need it", file=sys.stderr)
         return 2
+    # Ctrl-C and kill end the stage through its teardown, also where it was started with SIGINT
+    # ignored (`cmd &` in a script), which its children would inherit: vagrant needs Ctrl-C (interrupt).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     for deviation in DEVIATIONS:
         say(f"deviation of this test box: {deviation}")
     timings: dict[str, float] = {}
@@ -513,7 +515,7 @@ def main() -> int:
                 build_box(box)
             say(f"box: {box} ({box.stat().st_size / 2**20:.0f} MiB)")
         with contextlib.ExitStack() as stack:
-            rehearse(stack, timings, box)
+            rehearse(stack, timings, box, args.boot_bound)
             say("tearing down")
         code = 0
     except StageFailed as e:
