@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import DriverError
-from provision.guests import mirror
+from provision.guests import bounded, mirror
 from provision.prerequisites import require
+
+# debootstrap fetches ~100-200 packages from the mirror (1-3 minutes here); the import writes ~300 MB.
+BUILD_SECONDS = {"debootstrap": 1800.0, "sh": 600.0}
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class ImageRecipe:
         return f"localhost/rehearse-{self.suite}:{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
     def exists(self) -> bool:
-        return subprocess.run(["podman", "image", "exists", self.tag], check=False).returncode == 0
+        return bounded.run(["podman", "image", "exists", self.tag], 60).returncode == 0
 
     def build(self, cache: Path, log: Path) -> float:
         """debootstrap the root filesystem and import it; returns the seconds it took."""
@@ -54,10 +57,11 @@ class ImageRecipe:
             for cmd in commands:
                 out.write(f"$ {' '.join(cmd)}\n")
                 out.flush()
-                if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode != 0:
+                done = bounded.run(cmd, BUILD_SECONDS[cmd[0]], capture=False, stdout=out, stderr=subprocess.STDOUT)
+                if done.returncode != 0:
                     raise DriverError(f"building the guest image failed at `{cmd[0]}`: see {log}")
         return time.monotonic() - start
 
     def remove(self) -> None:
         if self.exists():
-            subprocess.run(["podman", "rmi", "--force", self.tag], capture_output=True, check=False)
+            bounded.run(["podman", "rmi", "--force", self.tag], 120)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import DriverError
-from provision.guests import mirror, private, runc
+from provision.guests import bounded, mirror, private, runc
 from provision.guests.driver import Driver, GuestSpec
 from provision.guests.image import ImageRecipe
 from provision.guests.lock import checkout_id
@@ -19,6 +19,8 @@ PIP_CACHE = "/var/cache/rehearse-pip"
 READER_UID = 1000  # the uid adduser gives the tutorial's user, the first account in a fresh image
 # A guest may write anything in a cache, a setuid binary or a device node included: none of it works there.
 CACHE_MOUNT = "nosuid,nodev,noexec"
+PODMAN_SECONDS = 120  # any podman call; a container starts, stops or copies a file in seconds
+BOOT_SECONDS = 300  # systemd in the guest up to its targets (~5-20 s, more on a busy host)
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,15 @@ class PodmanDriver(Driver):
     def log(self) -> Path:
         return self.workdir / "driver.log"
 
-    def _podman(self, *args: str, check: bool = True, cleanup: bool = False) -> subprocess.CompletedProcess[str]:
-        cp = subprocess.run(["podman", *args], capture_output=True, text=True, check=False)
+    def _podman(
+        self, *args: str, check: bool = True, cleanup: bool = False, seconds: float = PODMAN_SECONDS
+    ) -> subprocess.CompletedProcess[str]:
+        try:
+            cp = bounded.run(["podman", *args], seconds)
+        except DriverError as e:
+            with self.log.open("a") as f:
+                f.write(f"$ podman {' '.join(args)}  # {e}\n")
+            raise
         with self.log.open("a") as f:
             f.write(f"$ podman {' '.join(args)}  # exit {cp.returncode}\n{cp.stdout}{cp.stderr}")
         if check and cp.returncode != 0:
@@ -145,7 +154,9 @@ class PodmanDriver(Driver):
 
     def _wait_for_boot(self) -> None:
         # "degraded" is fine: a container has units (e.g. for kernel devices) that can't start.
-        self._podman("exec", self.container, "systemctl", "is-system-running", "--wait", check=False)
+        self._podman(
+            "exec", self.container, "systemctl", "is-system-running", "--wait", check=False, seconds=BOOT_SECONDS
+        )
 
     def reboot(self) -> None:
         # systemd (PID 1) stops every unit on SIGRTMIN+3, then runc starts /sbin/init again.

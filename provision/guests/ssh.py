@@ -1,12 +1,12 @@
 """A machine that already exists, reached over ssh (`ssh://user@host[:port]`)."""
 
 import shlex
-import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
 
 from provision.errors import DriverError
+from provision.guests import bounded
 from provision.guests.driver import Driver, GuestSpec
 from provision.guests.sshlib import LoopbackForward
 
@@ -42,10 +42,7 @@ class SshDriver(Driver):
 
     def status(self) -> str:
         """running when it answers over ssh; an existing machine that does not counts as stopped."""
-        cp = subprocess.run(
-            ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *self.ssh_args, "true"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        cp = bounded.run(["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *self.ssh_args, "true"], 60)
         return "running" if cp.returncode == 0 else "stopped"
 
     def up(self) -> None:

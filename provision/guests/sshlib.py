@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from provision.errors import DriverError
-from provision.guests import private
+from provision.guests import bounded, private
 
 # A unix socket path holds about 104 bytes; ssh expands %C to 40 hex digits and appends a
 # 17-character suffix while binding.
@@ -28,7 +28,7 @@ def control_path(workdir: Path, name: str) -> str:
 def close_master(socket_path: str, ssh_args: list[str]) -> None:
     """Ask the ssh master on `socket_path` (if any) to exit; testinfra's persists a minute otherwise."""
     cmd = ["ssh", "-S", socket_path, "-O", "exit", *ssh_args]
-    subprocess.run(cmd, capture_output=True, check=False)
+    bounded.run(cmd, 30)
 
 
 def _free_loopback_port() -> int:
@@ -54,17 +54,17 @@ class LoopbackForward:
     def url(self) -> str:
         """The forward's URL, opening it unless it is still open."""
         check = ["ssh", "-S", self.socket, "-O", "check", *self.ssh_args]
-        if self.port_file.is_file() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
+        if self.port_file.is_file() and bounded.run(check, 30).returncode == 0:
             return f"http://127.0.0.1:{self.port_file.read_text().strip()}/"
         port = _free_loopback_port()
         # Not through pipes: the backgrounded master would hold them open, and reading them would
         # wait for its exit. Its messages go to a file instead.
         with self.log.open("w") as log:
-            cp = subprocess.run(
+            cp = bounded.run(
                 ["ssh", "-S", self.socket, "-f", "-M", "-o", "ControlPersist=no", "-o", "ExitOnForwardFailure=yes",
-                 "-o", "BatchMode=yes", "-L", f"127.0.0.1:{port}:127.0.0.1:80", *self.ssh_args,
-                 "sleep", str(FORWARD_SECONDS)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False,
+                 "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-L", f"127.0.0.1:{port}:127.0.0.1:80",
+                 *self.ssh_args, "sleep", str(FORWARD_SECONDS)],
+                60, capture=False, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
         if cp.returncode != 0:
             why = self.log.read_text().strip()

@@ -7,7 +7,6 @@ Run `python -m provision.guests.wheelhouse` to build it (the Vagrantfile does, b
 """
 
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -24,6 +23,8 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
+from provision.errors import DriverError
+from provision.guests import bounded
 from provision.layout import workplace
 
 CONSTRAINTS = Path(__file__).with_name("constraints-py27.txt")
@@ -35,6 +36,7 @@ COPY = "constraints.txt"  # the pins, copied beside the packages: the guest's `p
 
 # Trusty's interpreter: CPython 2.7.6, UCS-4 build (cp27mu), x86_64. pip's --python-version only
 # filters tags and Requires-Python; markers are evaluated here against this environment.
+DOWNLOAD_SECONDS = 600  # ~20 small files from PyPI
 PIP_TARGET = ("--python-version", "2.7", "--implementation", "cp", "--abi", "cp27mu", "--platform", "manylinux1_x86_64")
 TRUSTY_PYTHON: dict[str, str] = {k: str(v) for k, v in default_environment().items()} | {
     "python_version": "2.7",
@@ -111,11 +113,14 @@ def download(directory: Path, constraints: Path = CONSTRAINTS) -> None:
     """
     shutil.rmtree(directory, ignore_errors=True)  # stale versions would confuse pip 1.5.4
     directory.mkdir(parents=True)
-    cp = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--prefer-binary", *PIP_TARGET,
-         "--dest", str(directory), "--requirement", str(constraints)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    try:
+        cp = bounded.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--prefer-binary", *PIP_TARGET,
+             "--dest", str(directory), "--requirement", str(constraints)],
+            DOWNLOAD_SECONDS,
+        )  # fmt: skip
+    except DriverError as e:
+        raise WheelhouseError(f"pip download: {e}") from None
     if cp.returncode != 0:
         raise WheelhouseError(f"pip download failed (exit {cp.returncode}): {cp.stderr.strip()[-800:]}")
     shutil.copyfile(constraints, directory / COPY)
