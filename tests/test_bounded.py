@@ -35,7 +35,7 @@ def test_output_can_go_to_a_file(tmp_path: Path) -> None:
 def test_past_its_bound_the_command_and_all_it_started_are_killed(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     # A pipeline's worth of processes, one of them in the background, as `tar | podman import` has.
-    script = f'sleep 300 & echo $! > {pids}; sleep 300 | cat'
+    script = f"sleep 300 & echo $! > {pids}; sleep 300 | cat"
     start = time.monotonic()
     with pytest.raises(DriverError, match=r"^`sh -c 'sleep 300 & .*` did not finish within 1 s: stopped$"):
         bounded.run(["sh", "-c", script], 1)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from provision import cli
+from provision.guests import podman
 from provision.guests.podman import PodmanDriver
 from provision.guests.transport import Guest
 from provision.platforms import Mode
@@ -109,3 +110,21 @@ def test_a_lost_network_fails_the_step_saying_so_and_the_next_run_completes(rehe
     finally:
         subprocess.run([*network, "connect", "podman", driver.container], capture_output=True, check=False)
         driver.destroy()
+
+
+def test_purge_refuses_an_image_another_checkouts_guest_uses(rehearsed, monkeypatch, capsys):
+    """`destroy --purge` in a second checkout of the same platform: `podman rmi --force` would remove the
+    first checkout's running guest with the image. Refused, and nothing removed."""
+    if not isinstance(rehearsed.driver, PodmanDriver):
+        pytest.skip("images are the podman driver's")  # a Vagrant box is not purged by rehearse
+    own, image = rehearsed.driver.container, rehearsed.driver.image
+    monkeypatch.setattr(podman, "checkout_id", lambda: "another")
+    args = ["--target", "podman", "--platform", rehearsed.platform.name, "--workdir", str(rehearsed.out.parent)]
+    assert cli.main(["destroy", "--purge", *args]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    said, _, why = line.partition(": `rehearse destroy`")
+    assert said.startswith(f"rehearse: error: the image {image.tag} is still used by ")
+    assert own in said.rpartition(" is still used by ")[2].split(", ")  # other checkouts' guests may be listed too
+    assert why == " in the checkout each belongs to first; nothing was removed"
+    monkeypatch.undo()
+    assert image.exists() and rehearsed.driver.status() == "running"

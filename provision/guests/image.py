@@ -62,6 +62,21 @@ class ImageRecipe:
                     raise DriverError(f"building the guest image failed at `{cmd[0]}`: see {log}")
         return time.monotonic() - start
 
+    def users(self) -> list[str]:
+        """The containers made from this image, whichever checkout made them."""
+        cmd = ["podman", "ps", "--all", "--filter", f"ancestor={self.tag}", "--format", "{{.Names}}"]
+        return bounded.run(cmd, 60).stdout.split()
+
     def remove(self) -> None:
-        if self.exists():
-            bounded.run(["podman", "rmi", "--force", self.tag], 120)
+        """The image; refused while a container uses it (another checkout's guest), which
+        `podman rmi --force` would remove with it."""
+        if not self.exists():
+            return
+        if users := self.users():
+            raise DriverError(
+                f"the image {self.tag} is still used by {', '.join(users)}: `rehearse destroy` in the checkout "
+                "each belongs to first; nothing was removed"
+            )
+        cp = bounded.run(["podman", "rmi", self.tag], 120)
+        if cp.returncode != 0:
+            raise DriverError(f"`podman rmi {self.tag}` failed (exit {cp.returncode}): {cp.stderr.strip()}")
