@@ -29,6 +29,15 @@ def running_step(report: Path) -> str | None:
     return next((s["id"] for s in steps if s["status"] == Status.RUNNING), None)
 
 
+@pytest.fixture
+def interruptible():
+    """The rehearsal this test starts takes CTRL-C also where the suite itself was started with SIGINT
+    ignored (`cmd &` in a script: an ignored signal stays ignored across exec, a handled one does not)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize(
     ("sig", "code", "outcome", "status", "previous"),
     [
@@ -37,7 +46,7 @@ def running_step(report: Path) -> str | None:
     ],
 )  # fmt: skip
 def test_stopped_during_pip_install_then_the_next_run_completes(
-    rehearsed, tmp_path, sig, code, outcome, status, previous
+    rehearsed, tmp_path, interruptible, sig, code, outcome, status, previous
 ):
     target, platform = rehearsed.driver.target, rehearsed.platform.name
     guest = Guest(rehearsed.driver.host_spec(), tmp_path / "check.log")
