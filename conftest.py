@@ -45,6 +45,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a guest is marked `guest` by what it uses, so `-m "not guest"` never starts one."""
+    for item in items:
+        if {"rehearsed", "fresh_guest"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.guest)
+
+
 @dataclass(frozen=True)
 class Rehearsed:
     driver: Driver
