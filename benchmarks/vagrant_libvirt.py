@@ -421,6 +421,8 @@ def vagrant_up(env: dict[str, str], teardown: tuple[str, ...], timings: dict[str
         watch = boot(env, console, before, bound)
         if watch is not None:
             timings["domain start to DHCP lease"] = watch.leased_after or 0.0
+            if n > 1:
+                say(f"boot {n} of {BOOTS} came up; the one before hung without a DHCP lease (its console is kept)")
             return console
         say(f"boot {n} of {BOOTS}: the domain ran {bound:g} s without a DHCP lease; its console ({console}) ends:")
         print(console_tail(console), flush=True)
