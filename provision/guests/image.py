@@ -16,7 +16,8 @@ from provision.guests import bounded, mirror
 from provision.prerequisites import require
 
 # debootstrap fetches ~100-200 packages from the mirror (1-3 minutes here); the import writes ~300 MB.
-BUILD_SECONDS = {"debootstrap": 1800.0, "sh": 600.0}
+DEBOOTSTRAP_SECONDS = 1800
+IMPORT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -44,20 +45,15 @@ class ImageRecipe:
             include = ",".join(self.include)
             mirror_uri = mirror.debian_mirror(self.suite)
             commands = (
-                ["debootstrap", "--variant=minbase", f"--include={include}", self.suite, rootfs, mirror_uri],
-                [
-                    "sh",
-                    "-c",
-                    f'tar -C "$1" -c . | podman import --change "CMD={self.init}" - "$2"',
-                    "sh",
-                    rootfs,
-                    self.tag,
-                ],
-            )
-            for cmd in commands:
+                (["debootstrap", "--variant=minbase", f"--include={include}", self.suite, rootfs, mirror_uri],
+                 DEBOOTSTRAP_SECONDS),
+                (["sh", "-c", f'tar -C "$1" -c . | podman import --change "CMD={self.init}" - "$2"', "sh", rootfs,
+                  self.tag], IMPORT_SECONDS),
+            )  # fmt: skip
+            for cmd, seconds in commands:
                 out.write(f"$ {' '.join(cmd)}\n")
                 out.flush()
-                done = bounded.run(cmd, BUILD_SECONDS[cmd[0]], capture=False, stdout=out, stderr=subprocess.STDOUT)
+                done = bounded.run(cmd, seconds, capture=False, stdout=out, stderr=subprocess.STDOUT)
                 if done.returncode != 0:
                     raise DriverError(f"building the guest image failed at `{cmd[0]}`: see {log}")
         return time.monotonic() - start
