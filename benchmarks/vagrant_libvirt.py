@@ -107,8 +107,6 @@ RECIPE = hashlib.sha256("\n".join((*RECIPE_PARTS, BOX_VAGRANTFILE)).encode()).he
 BOX_PREFIX = "rehearse-bookworm-libvirt-"
 TESTS = ("tests/test_acceptance.py", "tests/test_rehearsal.py")
 JUNIT = ROOT / ".rehearse" / "vagrant-libvirt-junit.xml"
-# The serial console, through the project's Vagrantfile (REHEARSE_CONSOLE_LOG), so a boot that hangs says where.
-CONSOLE = ROOT / ".rehearse" / "vagrant-libvirt-console-{boot}.log"
 # From the domain's start to its DHCP lease: ~30 s on an idle machine, ~90 s on a busy one. Seen once in
 # CI: a domain that never got one, and vagrant-libvirt waiting 1015 s before it failed.
 BOOT_BOUND = 300
@@ -131,9 +129,16 @@ def run(
     return subprocess.run(full, cwd=ROOT, env=env, check=check, timeout=timeout, stdin=subprocess.DEVNULL).returncode
 
 
-def output(*cmd: str) -> str:
+def output(*cmd: str, check: bool = True) -> str:
+    """A command's stdout, run inside the namespace, for at most 60 s."""
     cmd = ("ip", "netns", "exec", NETNS, *cmd)
-    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout
+    return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=60).stdout
+
+
+def console(n: int) -> Path:
+    """Where the serial console of boot `n` goes, through the project's Vagrantfile (REHEARSE_CONSOLE_LOG),
+    so a boot that hangs says where."""
+    return ROOT / ".rehearse" / f"vagrant-libvirt-console-{n}.log"
 
 
 def box_file() -> Path:
@@ -357,23 +362,19 @@ class BootWatch:
 
 def new_domains(before: set[str]) -> set[str]:
     """The running domains this run added."""
-    listed = subprocess.run(("ip", "netns", "exec", NETNS, "virsh", "-c", LIBVIRT, "list", "--name"),
-                            capture_output=True, text=True, check=False, timeout=60).stdout  # fmt: skip
-    return set(listed.split()) - before
+    return set(output("virsh", "-c", LIBVIRT, "list", "--name", check=False).split()) - before
 
 
 def has_lease(domain: str) -> bool:
-    leases = subprocess.run(("ip", "netns", "exec", NETNS, "virsh", "-c", LIBVIRT, "domifaddr", domain, "--source",
-                             "lease"), capture_output=True, text=True, check=False, timeout=60).stdout  # fmt: skip
-    return " ipv4 " in leases
+    return " ipv4 " in output("virsh", "-c", LIBVIRT, "domifaddr", domain, "--source", "lease", check=False)
 
 
-def console_tail(console: Path, lines: int = 40) -> str:
+def console_tail(log: Path, lines: int = 40) -> str:
     """The end of a boot's serial console, safe to print (the guest's colours and escapes defused)."""
-    if not console.is_file():
+    if not log.is_file():
         return "(no console output)"
     # A serial console ends its lines with CR CR LF.
-    text = console.read_text(errors="replace").replace("\r", "").splitlines()[-lines:]
+    text = log.read_text(errors="replace").replace("\r", "").splitlines()[-lines:]
     return "\n".join(f"    | {printable(line)}" for line in text)
 
 
@@ -387,12 +388,12 @@ def interrupt(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def boot(env: dict[str, str], console: Path, before: set[str], bound: float) -> BootWatch | None:
+def boot(env: dict[str, str], log: Path, before: set[str], bound: float) -> BootWatch | None:
     """`vagrant up` (boot and provisioner) once; None when its domain hung before a DHCP lease."""
     cmd = ("ip", "netns", "exec", NETNS, "vagrant", "up", MACHINE, "--provider=libvirt")
     say(f"$ {' '.join(cmd)}")
     watch, deadline = BootWatch(bound), time.monotonic() + BUDGET["up"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env | {"REHEARSE_CONSOLE_LOG": str(console)}, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env | {"REHEARSE_CONSOLE_LOG": str(log)}, stdin=subprocess.DEVNULL)
     try:
         while (code := proc.poll()) is None:
             now = time.monotonic()
@@ -416,18 +417,18 @@ def vagrant_up(env: dict[str, str], teardown: tuple[str, ...], timings: dict[str
     Returns the console of the boot that came up."""
     before = libvirt_objects()["domain"]
     for n in range(1, BOOTS + 1):
-        console = Path(str(CONSOLE).format(boot=n))
-        console.unlink(missing_ok=True)
-        watch = boot(env, console, before, bound)
+        log = console(n)
+        log.unlink(missing_ok=True)
+        watch = boot(env, log, before, bound)
         if watch is not None:
             timings["domain start to DHCP lease"] = watch.leased_after or 0.0
             if n > 1:
                 say(f"boot {n} of {BOOTS} came up; the one before hung without a DHCP lease (its console is kept)")
-            return console
-        say(f"boot {n} of {BOOTS}: the domain ran {bound:g} s without a DHCP lease; its console ({console}) ends:")
-        print(console_tail(console), flush=True)
+            return log
+        say(f"boot {n} of {BOOTS}: the domain ran {bound:g} s without a DHCP lease; its console ({log}) ends:")
+        print(console_tail(log), flush=True)
         run(*teardown, netns=True, env=env, check=False, timeout=BUDGET["teardown"])
-    consoles = ", ".join(str(CONSOLE).format(boot=n) for n in range(1, BOOTS + 1))
+    consoles = ", ".join(str(console(n)) for n in range(1, BOOTS + 1))
     raise StageFailed(f"{BOOTS} boots in a row got no DHCP lease within {bound:g} s; consoles: {consoles}")
 
 
