@@ -219,10 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         write_reports(done, out)
         print(f"report: {out / 'report.html'} (JSON: report.json, JUnit: junit.xml, log: {done.log})")
         show(done, console)
-        if (failed := done.failed_step) is not None:
-            print(
-                f"rehearse: {failed.where} ({failed.title}) failed: {failed.error} (log: {done.log})", file=sys.stderr
-            )
+        if (line := commands.failure_line(done)) is not None:
+            print(line, file=sys.stderr)
             return 1
         return 0
     except RehearseError as e:

@@ -66,6 +66,13 @@ def should_destroy(policy: str, outcome: Outcome) -> bool:
     return policy == "always" or (policy == "passing" and outcome == Outcome.PASSED)
 
 
+def failure_line(report: Report) -> str | None:
+    """The one line a failed rehearsal ends with on stderr: where it stopped, what, why, and the log."""
+    if (failed := report.failed_step) is None:
+        return None
+    return f"rehearse: {failed.where} ({failed.title}) failed: {failed.error} (log: {report.log})"
+
+
 def check_artifacts(platform: Platform, mode: Mode, params: Params, text: Document | None = None) -> None:
     """Every file the plan writes must be in the app directory, before any guest is touched."""
     names = {f.artifact for p in platform.plan(mode, text) for step in (p.step, p.original) for f in step.files}
@@ -395,8 +402,8 @@ def port(s: Session) -> int:
         f"port check: {verdict} in {time.monotonic() - started:.1f} s: literal rehearsal {report.status} "
         f"with {len(report.deviated)} deviations, drift {'faithful' if not findings else f'{len(findings)} findings'}"
     )
-    if (failed := report.failed_step) is not None:
-        print(f"rehearse: {failed.where} ({failed.title}) failed: {failed.error} (log: {report.log})", file=sys.stderr)
+    if (line := failure_line(report)) is not None:
+        print(line, file=sys.stderr)
     return 0 if passed else 1
 
 
