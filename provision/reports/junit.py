@@ -2,6 +2,7 @@
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from pathlib import Path
 
 from provision.reports.record import Figures, Finding, Load, Report, Status, StepResult, Verdict, write_atomically
@@ -39,10 +40,9 @@ def _fault_case(suite: ET.Element, finding: Finding) -> int:
     """A fault of `rehearse faults`: a finding is a verdict on the tutorial, not a failure of the test,
     so it travels as properties; only a fault the harness could not run is an error (then 1, for the count)."""
     case = _case(suite, "fault", f"{finding.id}: {finding.question}", finding.seconds)
-    properties = ET.SubElement(case, "properties")
-    for key in ("verdict", "expected", "observed", "fix"):
-        if value := getattr(finding, key):
-            ET.SubElement(properties, "property", name=key, value=_clean(value))
+    _properties(
+        case, [(key, value) for key in ("verdict", "expected", "observed", "fix") if (value := getattr(finding, key))]
+    )
     errored = finding.verdict == Verdict.ERROR
     if errored:
         ET.SubElement(case, "error", message=_clean(finding.error or "the fault could not run"))
@@ -51,10 +51,11 @@ def _fault_case(suite: ET.Element, finding: Finding) -> int:
     return int(errored)
 
 
-def _properties(case: ET.Element, values: dict[str, object]) -> None:
-    properties = ET.SubElement(case, "properties")
-    for key, value in values.items():
-        ET.SubElement(properties, "property", name=key, value=_clean(str(value)))
+def _properties(parent: ET.Element, pairs: Iterable[tuple[str, object]]) -> None:
+    """A <properties> element under `parent`, a <property> per (name, value); a name may repeat."""
+    properties = ET.SubElement(parent, "properties")
+    for name, value in pairs:
+        ET.SubElement(properties, "property", name=name, value=_clean(str(value)))
 
 
 def _figures(f: Figures) -> dict[str, object]:
@@ -73,13 +74,13 @@ def _load_cases(suite: ET.Element, load: Load) -> int:
     for f in load.levels:
         case = _case(suite, "load", f"{f.connections} connections", f.seconds)
         knee = {"knee": load.knee_why, "knee_evidence": "\n".join(load.knee_evidence)}
-        _properties(case, _figures(f) | (knee if f.connections == load.knee else {}))
+        _properties(case, (_figures(f) | (knee if f.connections == load.knee else {})).items())
     for i, r in enumerate(load.rounds, 1):
         case = _case(suite, "load.socket", f"round {i}: {r.socket} {r.address}", r.figures.seconds)
-        _properties(case, {"socket": r.socket, "address": r.address} | _figures(r.figures))
+        _properties(case, ({"socket": r.socket, "address": r.address} | _figures(r.figures)).items())
     if load.claim:
         claim = _case(suite, "load.claim", "the unix socket is faster than TCP (step 6.2)", 0.0)
-        _properties(claim, {"verdict": load.claim, "figures": load.claim_why, "restored": load.restored})
+        _properties(claim, [("verdict", load.claim), ("figures", load.claim_why), ("restored", load.restored)])
     if not load.error:
         return 0
     ET.SubElement(_case(suite, "load", "the load run", load.seconds), "error", message=_clean(load.error))
@@ -92,23 +93,18 @@ def junit_suite(report: Report) -> ET.Element:
     suite = ET.Element("testsuite", name=f"rehearsal.{report.platform}.{report.mode}", time=f"{report.seconds:.3f}")
     if report.started:
         suite.set("timestamp", report.started)
-    properties = ET.SubElement(suite, "properties")
-    for key in ("platform", "mode", "target", "status", "log", "http_url", "screenshot", "previous"):
-        if value := getattr(report, key):
-            ET.SubElement(properties, "property", name=key, value=_clean(value))
-    for cache in report.caches:
-        ET.SubElement(properties, "property", name="cache", value=_clean(cache))
-    if report.tutorial:
-        ET.SubElement(properties, "property", name="tutorial", value=_clean(report.tutorial))
-    for name, commands in (("added", report.added), ("dropped", report.dropped)):
-        for command in commands:
-            ET.SubElement(properties, "property", name=name, value=_clean(command))
+    keys = ("platform", "mode", "target", "status", "log", "http_url", "screenshot", "previous")
+    facts: list[tuple[str, object]] = [(key, value) for key in keys if (value := getattr(report, key))]
+    facts += [("cache", cache) for cache in report.caches]
+    facts += [("tutorial", report.tutorial)] if report.tutorial else []
+    facts += [(name, c) for name, commands in (("added", report.added), ("dropped", report.dropped)) for c in commands]
+    _properties(suite, facts)
 
     failures = skipped = errors = 0
     for step in report.steps:
         case = _case(suite, "step", f"{step.id} {step.title}", step.seconds)
         if step.cite:
-            ET.SubElement(ET.SubElement(case, "properties"), "property", name="cite", value=_clean(step.cite))
+            _properties(case, [("cite", step.cite)])
         if step.status == Status.FAILED:
             failures += 1
             message = step.error or "step failed"
