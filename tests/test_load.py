@@ -226,6 +226,10 @@ def test_the_chart_is_an_svg_with_the_three_panels():
     assert chart_svg(Load("now", "http://127.0.0.1:1", 1.0)) == ""
 
 
+def test_the_same_figures_draw_the_same_file():
+    assert chart_svg(a_load()) == chart_svg(a_load())  # no timestamp, no random element ids
+
+
 def test_junit_carries_the_figures_as_properties_and_no_failures(tmp_path):
     suite = ET.fromstring(render_junit(a_report(tmp_path)))
     cases = {c.get("name"): c for c in suite.iter("testcase") if c.get("classname", "").startswith("load")}
