@@ -229,7 +229,7 @@ def run_load(
             figures = measure(stack, connections, plan.duration)
             record.levels.append(figures)
             progress("nginx -> unix socket", figures)
-            if record.knee is None and figures.errors:
+            if knee(record.levels) is figures:  # the first level with errors: its evidence before the next run
                 record.knee = connections
                 record.knee_evidence = stack.evidence_since(offset)
                 record.knee_why = explain(figures, record.knee_evidence, backlog, workers)
